@@ -1,0 +1,113 @@
+import * as fs from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import type { Argv } from 'yargs';
+import { unifiedDiff } from '../diff';
+import { StfError } from '../errors';
+import { Plan } from '../plan';
+import { StateDir } from '../state';
+import { HomeEnv, PARTS, Part, SHELLS, detectShells, homeEnv, stateDirOf } from '../targets';
+
+export interface GlobalArgs {
+  home?: string;
+  'dry-run'?: boolean;
+  yes?: boolean;
+  verbose?: boolean;
+}
+
+export function withHome<T>(y: Argv<T>) {
+  return y.option('home', {
+    type: 'string',
+    describe: 'The home directory to work on (default: $HOME)',
+  });
+}
+
+export function withChangeOptions<T>(y: Argv<T>) {
+  return withHome(y)
+    .option('dry-run', { type: 'boolean', default: false, describe: 'Print the unified diff of every change; touch nothing' })
+    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
+    .option('force', { type: 'boolean', default: false, describe: 'Replace or remove managed blocks even when edited by hand' });
+}
+
+/** The home to work on: it must exist, because writing into a mistyped path helps nobody. */
+export function resolveHome(arg: string | undefined): { he: HomeEnv; state: StateDir } {
+  const raw = arg ?? process.env.HOME ?? homedir();
+  if (!raw) throw new StfError('no home directory: $HOME is not set\n  next step: set HOME or pass --home DIR', 2);
+  const home = resolve(raw);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(home);
+  } catch {
+    throw new StfError(`the home directory ${home} does not exist; nothing was changed\n  next step: create it, or pass the right one with --home DIR`);
+  }
+  if (!stat.isDirectory()) throw new StfError(`${home} is not a directory; nothing was changed\n  next step: pass a home directory with --home DIR`);
+  return { he: homeEnv(home), state: new StateDir(stateDirOf(home)) };
+}
+
+/** --shell and --only decide which parts are installed. */
+export function resolveParts(shell: string | undefined, only: string | undefined): Part[] {
+  if (only !== undefined) {
+    const parts = splitList(only);
+    const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
+    if (unknown.length) throw new StfError(`--only: unknown part ${unknown.join(', ')}; choose from ${PARTS.join(', ')}`, 2);
+    return parts as Part[];
+  }
+  const shells = shell === undefined ? [...detectShells(), 'sh'] : splitList(shell);
+  const allowed = [...SHELLS, 'sh', 'none'];
+  const unknown = shells.filter((s) => !allowed.includes(s));
+  if (unknown.length) throw new StfError(`--shell: unknown shell ${unknown.join(', ')}; choose from ${allowed.join(', ')}`, 2);
+  return ['ssh-rc', ...(shells.filter((s) => s !== 'none') as Part[]), 'tmux'];
+}
+
+function splitList(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+const useColor = (): boolean => Boolean(process.stdout.isTTY) && !('NO_COLOR' in process.env);
+export const paint = (code: string, text: string): string => (useColor() ? `\x1b[${code}m${text}\x1b[0m` : text);
+
+export function tilde(path: string, home: string): string {
+  return path === home || path.startsWith(`${home}/`) ? `~${path.slice(home.length)}` : path;
+}
+
+export function printWarnings(plan: Plan): void {
+  for (const w of plan.warnings) process.stderr.write(`${paint('33', 'warning:')} ${w}\n`);
+}
+
+export function describePlan(plan: Plan): string {
+  const home = plan.home;
+  const rows = plan.createDirs.map((d) => `  mkdir   ${tilde(d.path, home)} (mode ${d.mode.toString(8)})`);
+  for (const c of plan.changes) {
+    const via = c.symlinkTarget !== null ? ` (through symlink to ${tilde(c.realPath, home)})` : '';
+    rows.push(`  ${c.after === null ? 'delete ' : c.before === null ? 'create ' : 'patch  '} ${tilde(c.path, home)}: ${c.summary}${via}`);
+  }
+  return rows.join('\n');
+}
+
+export function printDiff(plan: Plan): void {
+  for (const d of plan.createDirs) process.stdout.write(`mkdir -m ${d.mode.toString(8)} ${d.path}\n`);
+  for (const c of plan.changes) process.stdout.write(unifiedDiff(c.path, c.before, c.after));
+  if (plan.removeLink) process.stdout.write(`rm -f ${plan.home}/.ssh/ssh-tmux-fix/agent.sock\n`);
+  for (const d of plan.removeDirs) process.stdout.write(`rmdir ${d} (if empty)\n`);
+}
+
+/** Asks on a terminal; without one, refuses unless --yes was given. */
+export async function confirm(args: GlobalArgs, question: string): Promise<void> {
+  if (args.yes) return;
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    throw new StfError('refusing to change files without confirmation: there is no terminal to ask on.\n  next step: run again with --yes, or with --dry-run to see the changes first', 2);
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) throw new StfError('cancelled; nothing was changed', 2);
+  } finally {
+    rl.close();
+  }
+}
+
+/** Live tmux servers and the agent link are only touched for the user's own home. */
+export function isOwnHome(home: string): boolean {
+  return process.env.HOME !== undefined && resolve(process.env.HOME) === home;
+}

@@ -1,0 +1,56 @@
+import { spawnSync } from 'node:child_process';
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { applyPlan } from '../apply';
+import { buildContext, shQuote, fishQuote } from '../context';
+import { planInstall } from '../plan';
+import { installIntoTmux, runningTmuxServers } from '../tmuxlive';
+import { GlobalArgs, confirm, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, tilde, withChangeOptions } from './common';
+
+interface InstallArgs extends GlobalArgs {
+  shell?: string;
+  only?: string;
+  force?: boolean;
+}
+
+export const command = 'install';
+export const describe = 'Install the fix into ~/.ssh/rc, the shell startup files and the tmux config';
+
+export function builder(y: Argv) {
+  return withChangeOptions(y)
+    .option('shell', { type: 'string', describe: 'Shells to set up: bash,zsh,fish,sh or none (default: those on this machine, and sh)' })
+    .option('only', { type: 'string', describe: 'Install only these parts: ssh-rc,sh,bash,zsh,fish,tmux' })
+    .example('$0 install', 'show the plan, ask, then install')
+    .example('$0 install --dry-run', 'print the diff of every change; touch nothing')
+    .example('$0 install --yes --shell bash,zsh', 'install without asking, for bash and zsh only');
+}
+
+export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<void> {
+  const { he, state } = resolveHome(args.home);
+  const ctx = buildContext(he.home);
+  const plan = planInstall(he, ctx, resolveParts(args.shell, args.only), Boolean(args.force));
+  printWarnings(plan);
+  if (args.dryRun) {
+    printDiff(plan);
+    return;
+  }
+  if (plan.changes.length === 0) {
+    process.stdout.write(`ssh-tmux-fix ${ctx.version} is already installed in ${he.home}; nothing to change.\n`);
+  } else {
+    process.stdout.write(`ssh-tmux-fix ${ctx.version} will make these changes:\n${describePlan(plan)}\n`);
+    await confirm(args, 'Apply them?');
+    const { backupSet } = applyPlan(plan, state);
+    process.stdout.write(`${paint('32', 'Installed.')} Backups of the files before: ${tilde(state.backupsDir, he.home)}/${backupSet?.id}\n`);
+  }
+  if (isOwnHome(he.home)) {
+    // Point the link at this shell's agent now, and give running tmux servers the setting.
+    spawnSync('/bin/sh', [ctx.helper, 'login'], { stdio: 'ignore' });
+    const servers = runningTmuxServers();
+    installIntoTmux(ctx, servers);
+    if (servers.length && args.verbose) process.stdout.write(`Updated ${servers.length} running tmux server(s).\n`);
+  }
+  process.stdout.write(
+    'It takes effect at your next SSH login. In shells that are already open (say, inside a running tmux), run:\n' +
+      `  export SSH_AUTH_SOCK=${shQuote(ctx.link)}        # bash, zsh, sh\n` +
+      `  set -gx SSH_AUTH_SOCK ${fishQuote(ctx.link)}     # fish\n`,
+  );
+}

@@ -1,0 +1,43 @@
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { applyPlan } from '../apply';
+import { buildContext } from '../context';
+import { planRollback } from '../plan';
+import { runningTmuxServers, uninstallFromTmux } from '../tmuxlive';
+import { GlobalArgs, confirm, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions } from './common';
+import { KEEP_BACKUP_SETS } from '../state';
+
+export const command = 'rollback';
+export const describe = 'Restore the files an install touched to their exact bytes before it';
+
+export function builder(y: Argv) {
+  return withChangeOptions(y)
+    .option('list', { type: 'boolean', default: false, describe: `List the backup sets (the newest ${KEEP_BACKUP_SETS} are kept)` })
+    .option('to', { type: 'string', describe: 'Restore this backup set (an ID from --list) instead of the latest install' })
+    .example('$0 rollback', 'undo the latest install, byte for byte')
+    .example('$0 rollback --list', 'show the backup sets')
+    .example('$0 rollback --to 20261125T101500Z-1', 'restore one set');
+}
+
+export async function handler(args: ArgumentsCamelCase<GlobalArgs & { list?: boolean; to?: string }>): Promise<void> {
+  const { he, state } = resolveHome(args.home);
+  if (args.list) {
+    const sets = state.listSets();
+    if (sets.length === 0) process.stdout.write(`No backup sets in ${state.backupsDir}.\n`);
+    for (const set of sets) {
+      const files = set.files.map((f) => tilde(f.path, he.home)).join(', ') || '(no files)';
+      const partial = set.status === 'complete' ? '' : ' (interrupted run)';
+      process.stdout.write(`${set.id}  ${set.time}  ${set.action} ${set.version}${partial}  ${files}\n`);
+    }
+    return;
+  }
+  const plan = planRollback(he, state, args.to);
+  if (args.dryRun) {
+    printDiff(plan);
+    return;
+  }
+  process.stdout.write(`ssh-tmux-fix will restore backup set ${plan.rollbackFrom?.id}:\n${describePlan(plan) || '  (the files already hold those bytes)'}\n`);
+  await confirm(args, 'Restore it?');
+  const { backupSet } = applyPlan(plan, state);
+  process.stdout.write(`Rolled back. The files as they were just before: ${tilde(state.backupsDir, he.home)}/${backupSet?.id ?? '(unchanged)'}\n`);
+  if (isOwnHome(he.home)) uninstallFromTmux(buildContext(he.home), runningTmuxServers());
+}

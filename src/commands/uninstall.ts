@@ -1,0 +1,33 @@
+import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { applyPlan } from '../apply';
+import { buildContext } from '../context';
+import { planUninstall } from '../plan';
+import { runningTmuxServers, uninstallFromTmux } from '../tmuxlive';
+import { GlobalArgs, confirm, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions } from './common';
+
+export const command = 'uninstall';
+export const describe = 'Remove every block and file the install added; your own lines stay';
+
+export function builder(y: Argv) {
+  return withChangeOptions(y)
+    .example('$0 uninstall', 'show what will be removed, ask, then remove it')
+    .example('$0 uninstall --dry-run', 'print the diff; touch nothing');
+}
+
+export async function handler(args: ArgumentsCamelCase<GlobalArgs & { force?: boolean }>): Promise<void> {
+  const { he, state } = resolveHome(args.home);
+  const plan = planUninstall(he, state, Boolean(args.force));
+  if (args.dryRun) {
+    printDiff(plan);
+    return;
+  }
+  if (plan.changes.length === 0) {
+    process.stdout.write(`ssh-tmux-fix is not installed in ${he.home}; nothing to remove.\n`);
+  } else {
+    process.stdout.write(`ssh-tmux-fix will make these changes:\n${describePlan(plan)}\n`);
+    await confirm(args, 'Remove it?');
+    const { backupSet } = applyPlan(plan, state);
+    process.stdout.write(`Uninstalled. The files as they were just before: ${tilde(state.backupsDir, he.home)}/${backupSet?.id}\n`);
+  }
+  if (isOwnHome(he.home)) uninstallFromTmux(buildContext(he.home), runningTmuxServers());
+}

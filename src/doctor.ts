@@ -1,0 +1,135 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { findBlocks, isEdited } from './blocks';
+import { TOOL, VERSION, linkOf } from './context';
+import { StfError } from './errors';
+import { PARTS, HomeEnv, targetsFor } from './targets';
+
+export type Level = 'ok' | 'warn' | 'fail';
+
+/** One line of `doctor`: stable `id`s are the documented JSON schema. */
+export interface Finding {
+  id: string;
+  level: Level;
+  message: string;
+  fix?: string;
+}
+
+function agentAnswer(sock: string): 0 | 1 | 2 {
+  const out = spawnSync('ssh-add', ['-l'], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore', timeout: 5000 });
+  return out.status === 0 ? 0 : out.status === 1 ? 1 : 2;
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return fs.statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+export function installFindings(he: HomeEnv): Finding[] {
+  const found: string[] = [];
+  const findings: Finding[] = [];
+  for (const target of targetsFor(he, PARTS)) {
+    let content: string;
+    try {
+      content = fs.readFileSync(target.path).toString('latin1');
+    } catch {
+      continue;
+    }
+    try {
+      for (const block of findBlocks(content, target.path)) {
+        found.push(`${target.path} (${block.version})`);
+        if (isEdited(content, block)) {
+          findings.push({
+            id: 'block-edited',
+            level: 'warn',
+            message: `${target.path}: the ${TOOL} block (lines ${block.beginLine}-${block.endLine}) was edited by hand`,
+            fix: `move your edits outside the block, then run '${TOOL} install --force'`,
+          });
+        }
+        if (block.version !== VERSION) {
+          findings.push({ id: 'block-version', level: 'warn', message: `${target.path} holds the block of version ${block.version}, this is ${VERSION}`, fix: `run '${TOOL} install'` });
+        }
+      }
+    } catch (err) {
+      findings.push({ id: 'block-broken', level: 'fail', message: (err as StfError).message.split('\n')[0], fix: 'repair the marker lines by hand' });
+    }
+  }
+  findings.unshift(
+    found.length
+      ? { id: 'installed', level: 'ok', message: `installed in ${found.join(', ')}` }
+      : { id: 'installed', level: 'fail', message: `${TOOL} is not installed in ${he.home}`, fix: `run '${TOOL} install'` },
+  );
+  return findings;
+}
+
+export function linkFindings(home: string): Finding[] {
+  const link = linkOf(home);
+  let target: string;
+  try {
+    target = fs.readlinkSync(link);
+  } catch {
+    return [{ id: 'link', level: 'warn', message: `no agent link at ${link} yet`, fix: 'log in with agent forwarding (ssh -A); the login creates it' }];
+  }
+  if (!isSocket(link)) {
+    return [{ id: 'link', level: 'fail', message: `the agent link points to ${target}, which is gone (its connection closed)`, fix: 'log in again with ssh -A, or run any command in a tmux pane: the prompt hook heals it' }];
+  }
+  const answer = agentAnswer(link);
+  if (answer === 0) return [{ id: 'link', level: 'ok', message: `the agent link reaches an agent with keys (${target})` }];
+  if (answer === 1) return [{ id: 'link', level: 'warn', message: `the agent link reaches an agent that holds no keys (${target})`, fix: 'run ssh-add on your own machine' }];
+  return [{ id: 'link', level: 'fail', message: `no agent answers on the agent link (${target})`, fix: 'log in again with ssh -A' }];
+}
+
+export function shellFindings(home: string, env: NodeJS.ProcessEnv = process.env): Finding[] {
+  const link = linkOf(home);
+  const sock = env.SSH_AUTH_SOCK;
+  const where = `${env.TMUX ? 'inside tmux' : 'outside tmux'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
+  const findings: Finding[] = [{ id: 'session', level: 'ok', message: `this shell runs ${where}` }];
+  if (!sock) {
+    findings.push({ id: 'shell-sock', level: 'warn', message: 'this shell has no SSH_AUTH_SOCK', fix: `export SSH_AUTH_SOCK='${link}'` });
+  } else if (!isSocket(sock)) {
+    findings.push({ id: 'shell-sock', level: 'fail', message: `this shell's SSH_AUTH_SOCK (${sock}) is stale: the socket is gone`, fix: `export SSH_AUTH_SOCK='${link}'` });
+  } else if (env.TMUX && sock !== link) {
+    findings.push({ id: 'shell-sock', level: 'warn', message: `this tmux pane uses ${sock}, not the agent link; it breaks when that connection closes`, fix: `export SSH_AUTH_SOCK='${link}'` });
+  } else {
+    findings.push({ id: 'shell-sock', level: 'ok', message: `this shell's SSH_AUTH_SOCK is live (${sock})` });
+  }
+  if (env.TMUX) findings.push(...tmuxFindings(link));
+  return findings;
+}
+
+function tmuxFindings(link: string): Finding[] {
+  const show = (args: string[]) => spawnSync('tmux', args, { encoding: 'utf8', timeout: 5000 }).stdout?.trim() ?? '';
+  const global = show(['show-environment', '-g', 'SSH_AUTH_SOCK']);
+  const session = show(['show-environment', 'SSH_AUTH_SOCK']);
+  const updates = show(['show-options', '-gv', 'update-environment']).split('\n');
+  const findings: Finding[] = [];
+  const expected = `SSH_AUTH_SOCK=${link}`;
+  findings.push(
+    global === expected
+      ? { id: 'tmux-global', level: 'ok', message: 'tmux global environment holds the agent link' }
+      : { id: 'tmux-global', level: 'fail', message: `tmux global environment holds ${global || 'no SSH_AUTH_SOCK'}`, fix: `tmux set-environment -g SSH_AUTH_SOCK '${link}'` },
+  );
+  if (session !== expected && session !== '') {
+    findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${session}; new windows get it`, fix: `tmux set-environment SSH_AUTH_SOCK '${link}'` });
+  }
+  if (updates.includes('SSH_AUTH_SOCK')) {
+    findings.push({ id: 'tmux-update-environment', level: 'ok', message: 'update-environment copies SSH_AUTH_SOCK at attach; the installed hooks put the link back after it' });
+  }
+  return findings;
+}
+
+export function permitUserRcFinding(): Finding {
+  const out = spawnSync('sshd', ['-T'], { encoding: 'utf8', timeout: 5000, env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
+  const match = /^permituserrc (\S+)/m.exec(out.stdout ?? '');
+  if (!match) return { id: 'permituserrc', level: 'ok', message: 'unknown whether sshd runs ~/.ssh/rc (sshd -T needs root); login shells refresh the link either way' };
+  return match[1] === 'no'
+    ? { id: 'permituserrc', level: 'warn', message: 'sshd has PermitUserRC no: ~/.ssh/rc never runs; login shells refresh the link instead' }
+    : { id: 'permituserrc', level: 'ok', message: 'sshd runs ~/.ssh/rc at every login' };
+}
+
+export function diagnose(he: HomeEnv, env: NodeJS.ProcessEnv = process.env): Finding[] {
+  return [...installFindings(he), ...linkFindings(he.home), ...shellFindings(he.home, env), permitUserRcFinding()];
+}

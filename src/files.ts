@@ -1,0 +1,98 @@
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fsError, StfError } from './errors';
+
+/** What a path holds now, seen through any chain of symlinks. */
+export interface FileState {
+  path: string;
+  /** The file that is really read and written: the end of the symlink chain. */
+  realPath: string;
+  exists: boolean;
+  content: Buffer | null;
+  mode: number | null;
+  /** readlink of `path` itself when it is a symlink. */
+  symlinkTarget: string | null;
+}
+
+/** Follows symlinks by hand, so a dangling chain still tells where the file would be. */
+export function resolveWritePath(path: string): string {
+  let current = path;
+  for (let hops = 0; hops < 40; hops += 1) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.lstatSync(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return current;
+      throw fsError('inspect', current, err);
+    }
+    if (!stat.isSymbolicLink()) return current;
+    current = resolve(dirname(current), fs.readlinkSync(current));
+  }
+  throw new StfError(`cannot follow ${path}: too many levels of symbolic links\n  next step: fix or remove the symlink loop`);
+}
+
+export function readFileState(path: string): FileState {
+  const realPath = resolveWritePath(path);
+  let symlinkTarget: string | null = null;
+  try {
+    if (fs.lstatSync(path).isSymbolicLink()) symlinkTarget = fs.readlinkSync(path);
+  } catch {
+    // missing: nothing to record
+  }
+  try {
+    const stat = fs.statSync(realPath);
+    if (!stat.isFile()) {
+      throw new StfError(`${path} is not a regular file\n  next step: move it aside, then run the command again`);
+    }
+    return { path, realPath, exists: true, content: fs.readFileSync(realPath), mode: stat.mode & 0o7777, symlinkTarget };
+  } catch (err) {
+    if (err instanceof StfError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { path, realPath, exists: false, content: null, mode: null, symlinkTarget };
+    }
+    throw fsError('read', path, err);
+  }
+}
+
+/**
+ * Replaces a file's bytes all at once: a temporary file in the same directory, flushed,
+ * given the final mode, then renamed over the target. A crash leaves old or new, never half.
+ */
+export function atomicWrite(realPath: string, data: Buffer, mode: number): void {
+  const tmp = join(dirname(realPath), `.${basename(realPath)}.ssh-tmux-fix.${process.pid}.tmp`);
+  try {
+    const fd = fs.openSync(tmp, 'wx', 0o600);
+    try {
+      fs.writeSync(fd, data);
+      fs.fchmodSync(fd, mode);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, realPath);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw fsError('write', realPath, err);
+  }
+}
+
+export function removeFile(realPath: string): void {
+  try {
+    fs.rmSync(realPath, { force: true });
+  } catch (err) {
+    throw fsError('remove', realPath, err);
+  }
+}
+
+/** The directories that must be created, outermost first, for `dir` to exist. */
+export function missingDirs(dir: string): string[] {
+  const missing: string[] = [];
+  for (let d = dir; !fs.existsSync(d); d = dirname(d)) missing.unshift(d);
+  return missing;
+}
+
+export function sha256(data: Buffer | null): string | null {
+  if (data === null) return null;
+  return createHash('sha256').update(data).digest('hex');
+}

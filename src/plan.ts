@@ -1,0 +1,192 @@
+import * as fs from 'node:fs';
+import { dirname, join } from 'node:path';
+import { Block, findBlocks, insertBlock, isEdited, removeBlock, replaceBlock } from './blocks';
+import { RenderContext, TOOL, VERSION } from './context';
+import { StfError } from './errors';
+import { FileState, missingDirs, readFileState } from './files';
+import { render } from './render';
+import { BackupSet, StateDir } from './state';
+import { HomeEnv, PARTS, Part, bashLoginFile, fishDropIn, targetsFor } from './targets';
+
+export type Action = 'install' | 'uninstall' | 'rollback';
+
+export interface FileChange {
+  path: string;
+  realPath: string;
+  before: Buffer | null;
+  /** null: the file is deleted. */
+  after: Buffer | null;
+  mode: number;
+  symlinkTarget: string | null;
+  summary: string;
+}
+
+/** Everything an action will do, computed before anything is touched. */
+export interface Plan {
+  action: Action;
+  home: string;
+  changes: FileChange[];
+  createDirs: { path: string; mode: number }[];
+  /** Removed when empty, innermost first. */
+  removeDirs: string[];
+  removeLink: boolean;
+  warnings: string[];
+  /** The backup set a rollback restores. */
+  rollbackFrom?: BackupSet;
+}
+
+const latin1 = (b: Buffer | null): string => (b === null ? '' : b.toString('latin1'));
+const bytes = (s: string): Buffer => Buffer.from(s, 'latin1');
+/** Rendered text is UTF-8; files are handled byte for byte as latin1 strings. */
+const bodyOf = (text: string): string => latin1(Buffer.from(text.endsWith('\n') ? text : `${text}\n`, 'utf8'));
+
+function lines(b: Block): string {
+  return `lines ${b.beginLine}-${b.endLine}`;
+}
+
+function singleBlock(state: FileState): Block | null {
+  const blocks = findBlocks(latin1(state.content), state.path);
+  if (blocks.length > 1) {
+    throw new StfError(
+      `${state.path}: ${blocks.length} ${TOOL} blocks (${blocks.map(lines).join(', ')}); nothing was changed.\n` +
+        '  next step: delete all but one of them by hand, then run the command again',
+    );
+  }
+  return blocks[0] ?? null;
+}
+
+function refuseEdited(state: FileState, block: Block, what: string): never {
+  throw new StfError(
+    `${state.path}: the ${TOOL} block (${lines(block)}) was edited by hand; it was not ${what} and nothing was changed.\n` +
+      `  next step: move your edits outside the block, or run again with --force to ${what.replace(/d$/, '')} it anyway`,
+  );
+}
+
+export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Part[], force: boolean): Plan {
+  const plan: Plan = { action: 'install', home: he.home, changes: [], createDirs: [], removeDirs: [], removeLink: false, warnings: [] };
+  const sshDir = join(he.home, '.ssh');
+  sshDirWarnings(sshDir, plan.warnings);
+  const planned = new Set<string>();
+  for (const target of targetsFor(he, parts)) {
+    const state = readFileState(target.path);
+    // Two names for one file (.bash_profile -> .profile): the first block is enough.
+    if (planned.has(state.realPath)) continue;
+    planned.add(state.realPath);
+    const content = latin1(state.content);
+    const body = bodyOf(render(target.template, ctx));
+    const block = singleBlock(state);
+    if (target.owned && state.exists && !block) {
+      throw new StfError(
+        `${target.path} exists and was not written by ${TOOL}; nothing was changed.\n  next step: move it aside, then run the command again`,
+      );
+    }
+    let after: string;
+    if (!block) {
+      after = insertBlock(content, body, VERSION, target.placement, state.exists);
+    } else {
+      const current = content.slice(block.bodyStart, block.bodyEnd);
+      if (current === body && block.version === VERSION) continue;
+      if (isEdited(content, block) && !force) refuseEdited(state, block, 'replaced');
+      after = replaceBlock(content, block, body, VERSION);
+    }
+    for (const dir of missingDirs(dirname(state.realPath))) {
+      if (!plan.createDirs.some((d) => d.path === dir)) {
+        plan.createDirs.push({ path: dir, mode: dir === sshDir || dir.startsWith(`${sshDir}/`) ? 0o700 : 0o755 });
+      }
+    }
+    plan.changes.push({
+      path: target.path,
+      realPath: state.realPath,
+      before: state.content,
+      after: bytes(after),
+      mode: state.mode ?? target.newMode,
+      symlinkTarget: state.symlinkTarget,
+      summary: !state.exists ? 'new file' : block ? `upgrade block from ${block.version}` : 'add block',
+    });
+  }
+  return plan;
+}
+
+function sshDirWarnings(sshDir: string, warnings: string[]): void {
+  try {
+    const mode = fs.statSync(sshDir).mode & 0o777;
+    if (mode & 0o022) {
+      warnings.push(
+        `${sshDir} is writable by group or others (mode ${mode.toString(8)}); sshd may refuse keys. Left as is: run 'chmod 700 ${sshDir}' to fix it.`,
+      );
+    }
+  } catch {
+    // created with mode 700 by the install
+  }
+}
+
+/** Every path an install of any version may have written, for any shell. */
+function candidatePaths(he: HomeEnv, record: { files: string[] } | null): string[] {
+  const paths = targetsFor(he, PARTS).map((t) => t.path);
+  paths.push(
+    join(he.home, '.bash_profile'),
+    join(he.home, '.bash_login'),
+    join(he.home, '.tmux.conf'),
+    join(he.xdgConfigHome, 'tmux', 'tmux.conf'),
+    fishDropIn(he),
+    bashLoginFile(he.home),
+  );
+  if (record) paths.push(...record.files);
+  return [...new Set(paths)];
+}
+
+export function planUninstall(he: HomeEnv, state: StateDir, force: boolean): Plan {
+  const plan: Plan = { action: 'uninstall', home: he.home, changes: [], createDirs: [], removeDirs: [], removeLink: true, warnings: [] };
+  const record = state.readRecord();
+  const planned = new Set<string>();
+  for (const path of candidatePaths(he, record)) {
+    const file = readFileState(path);
+    if (!file.exists || planned.has(file.realPath)) continue;
+    planned.add(file.realPath);
+    const block = singleBlock(file);
+    if (!block) continue;
+    const content = latin1(file.content);
+    if (isEdited(content, block) && !force) refuseEdited(file, block, 'removed');
+    const removed = removeBlock(content, block);
+    plan.changes.push({
+      path,
+      realPath: file.realPath,
+      before: file.content,
+      after: removed.deleteFile ? null : bytes(removed.content),
+      mode: file.mode ?? 0o644,
+      symlinkTarget: file.symlinkTarget,
+      summary: removed.deleteFile ? 'delete (created by the install)' : 'remove block',
+    });
+  }
+  plan.removeDirs = [...(record?.createdDirs ?? [])].sort((a, b) => b.length - a.length);
+  return plan;
+}
+
+export function planRollback(he: HomeEnv, state: StateDir, id?: string): Plan {
+  const sets = state.listSets();
+  const set = id ? sets.find((s) => s.id === id) : sets.filter((s) => s.action === 'install').at(-1);
+  if (!set) {
+    throw new StfError(
+      id
+        ? `no backup set ${id} in ${state.backupsDir}\n  next step: run 'ssh-tmux-fix rollback --list' to see the sets there are`
+        : `no backup set to roll back to in ${state.backupsDir}\n  next step: nothing was installed from this home; 'ssh-tmux-fix status' shows what is there`,
+    );
+  }
+  const plan: Plan = { action: 'rollback', home: he.home, changes: [], createDirs: [], removeDirs: [], removeLink: true, warnings: [], rollbackFrom: set };
+  for (const entry of set.files) {
+    const file = readFileState(entry.path);
+    const after = entry.existed ? state.readBlob(set, entry) : null;
+    if (file.content === null ? after === null : after !== null && file.content.equals(after)) continue;
+    plan.changes.push({
+      path: entry.path,
+      realPath: file.realPath,
+      before: file.content,
+      after,
+      mode: entry.mode ?? file.mode ?? 0o644,
+      symlinkTarget: file.symlinkTarget,
+      summary: after === null ? 'delete (did not exist before)' : 'restore',
+    });
+  }
+  plan.removeDirs = [...set.createdDirs].sort((a, b) => b.length - a.length);
+  return plan;
+}

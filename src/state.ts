@@ -1,0 +1,172 @@
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { fsError, StfError } from './errors';
+import { atomicWrite, sha256 } from './files';
+
+/** How many backup sets are kept; the oldest go first, the newest is never pruned. */
+export const KEEP_BACKUP_SETS = 10;
+
+export interface BackupEntry {
+  path: string;
+  realPath: string;
+  existed: boolean;
+  mode: number | null;
+  symlinkTarget: string | null;
+  sha256: string | null;
+  /** File name of the saved bytes inside the set, when the file existed. */
+  blob: string | null;
+}
+
+export interface BackupSet {
+  id: string;
+  time: string;
+  version: string;
+  action: string;
+  /** "applying" until every change is written: a journal for an interrupted run. */
+  status: 'applying' | 'complete';
+  createdDirs: string[];
+  files: BackupEntry[];
+}
+
+/** What is installed, so uninstall knows the directories it may remove. */
+export interface InstallRecord {
+  version: string;
+  files: string[];
+  createdDirs: string[];
+}
+
+export class StateDir {
+  constructor(readonly dir: string) {}
+
+  get backupsDir(): string {
+    return join(this.dir, 'backups');
+  }
+
+  private get recordFile(): string {
+    return join(this.dir, 'installed.json');
+  }
+
+  readRecord(): InstallRecord | null {
+    try {
+      return JSON.parse(fs.readFileSync(this.recordFile, 'utf8')) as InstallRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  writeRecord(record: InstallRecord | null): void {
+    if (record === null) fs.rmSync(this.recordFile, { force: true });
+    else atomicWrite(this.recordFile, Buffer.from(`${JSON.stringify(record, null, 2)}\n`), 0o600);
+  }
+
+  /** Backup sets, oldest first. */
+  listSets(): BackupSet[] {
+    let ids: string[];
+    try {
+      ids = fs.readdirSync(this.backupsDir).sort();
+    } catch {
+      return [];
+    }
+    const sets: BackupSet[] = [];
+    for (const id of ids) {
+      try {
+        sets.push(JSON.parse(fs.readFileSync(join(this.backupsDir, id, 'manifest.json'), 'utf8')) as BackupSet);
+      } catch {
+        // a set whose manifest was never written holds nothing to restore
+      }
+    }
+    return sets;
+  }
+
+  readBlob(set: BackupSet, entry: BackupEntry): Buffer {
+    return fs.readFileSync(join(this.backupsDir, set.id, 'files', entry.blob as string));
+  }
+
+  /** Saves the current bytes of every file about to change, before the first change. */
+  createSet(action: string, version: string, files: { path: string; realPath: string; content: Buffer | null; mode: number | null; symlinkTarget: string | null }[], createdDirs: string[]): BackupSet {
+    const id = this.newId();
+    const setDir = join(this.backupsDir, id);
+    try {
+      fs.mkdirSync(join(setDir, 'files'), { recursive: true, mode: 0o700 });
+      const entries: BackupEntry[] = files.map((f, i) => {
+        const blob = f.content === null ? null : String(i);
+        if (blob !== null) atomicWrite(join(setDir, 'files', blob), f.content as Buffer, 0o600);
+        return {
+          path: f.path,
+          realPath: f.realPath,
+          existed: f.content !== null,
+          mode: f.mode,
+          symlinkTarget: f.symlinkTarget,
+          sha256: sha256(f.content),
+          blob,
+        };
+      });
+      const set: BackupSet = { id, time: new Date().toISOString(), version, action, status: 'applying', createdDirs, files: entries };
+      this.writeSet(set);
+      return set;
+    } catch (err) {
+      if (err instanceof StfError) throw err;
+      throw fsError('write the backup set in', setDir, err);
+    }
+  }
+
+  writeSet(set: BackupSet): void {
+    atomicWrite(join(this.backupsDir, set.id, 'manifest.json'), Buffer.from(`${JSON.stringify(set, null, 2)}\n`), 0o600);
+  }
+
+  /** Removes the oldest sets beyond KEEP_BACKUP_SETS. */
+  prune(): void {
+    const ids = this.listSets().map((s) => s.id);
+    for (const id of ids.slice(0, Math.max(0, ids.length - KEEP_BACKUP_SETS))) {
+      fs.rmSync(join(this.backupsDir, id), { recursive: true, force: true });
+    }
+  }
+
+  private newId(): string {
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const taken = new Set(this.listSets().map((s) => s.id));
+    for (let n = 1; ; n += 1) {
+      const id = `${stamp}-${n}`;
+      if (!taken.has(id) && !fs.existsSync(join(this.backupsDir, id))) return id;
+    }
+  }
+
+  /**
+   * One run at a time per home: the lock file holds the owner's pid; a lock whose process
+   * is gone (killed mid-run) is taken over.
+   */
+  lock(): () => void {
+    const lockFile = join(this.dir, 'lock');
+    try {
+      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fsError('create the state directory', this.dir, err);
+    }
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      try {
+        fs.writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+        return () => fs.rmSync(lockFile, { force: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError('create the lock file', lockFile, err);
+        const owner = Number.parseInt(fs.readFileSync(lockFile, 'utf8'), 10);
+        if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+          throw new StfError(
+            `another ssh-tmux-fix run (pid ${owner}) is changing this home; nothing was changed (lock: ${lockFile}).\n` +
+              '  next step: wait for it to finish, then run the command again',
+          );
+        }
+        fs.rmSync(lockFile, { force: true });
+      }
+    }
+    throw new StfError(`cannot take the lock ${lockFile}\n  next step: remove it if no ssh-tmux-fix is running, then run again`);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
