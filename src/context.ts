@@ -21,6 +21,8 @@ export interface RenderContext {
   link: string;
   helper: string;
   agentDir: string;
+  /** Where sshd up to OpenSSH 10.0 puts forwarded sockets. */
+  forwardedGlob: string;
   atomicLn: boolean;
   tmuxHooks: string[];
   tmuxHookIndex: number;
@@ -46,6 +48,7 @@ export function buildContext(home: string, atomicLn = detectAtomicLn()): RenderC
     link,
     helper: join(linkDir, 'refresh.sh'),
     agentDir: join(home, '.ssh', 'agent'),
+    forwardedGlob: '/tmp/ssh-*/agent.*',
     atomicLn,
     tmuxHooks: TMUX_HOOKS,
     tmuxHookIndex: TMUX_HOOK_INDEX,

@@ -1,0 +1,219 @@
+/**
+ * The runtime helper and the ~/.ssh/rc block, run by the real /bin/sh against real
+ * ssh-agent sockets. Forwarded sockets are simulated by agents listening under a
+ * test-owned directory that the rendered scan glob points at.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { join } from 'node:path';
+import { buildContext, RenderContext } from '../../src/context';
+import { render } from '../../src/render';
+
+const agents: ChildProcess[] = [];
+let base: string;
+
+beforeEach(() => {
+  base = fs.mkdtempSync(join(os.tmpdir(), 'stf-helper-'));
+});
+
+afterEach(() => {
+  for (const agent of agents.splice(0)) agent.kill('SIGKILL');
+  fs.rmSync(base, { recursive: true, force: true });
+});
+
+interface Home {
+  home: string;
+  ctx: RenderContext;
+  rc: string;
+}
+
+function makeHome(atomicLn = true): Home {
+  const home = join(base, 'home');
+  const ctx = { ...buildContext(home, atomicLn), forwardedGlob: `${base}/tmp/ssh-*/agent.*` };
+  fs.mkdirSync(ctx.linkDir, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(ctx.helper, render('helper', ctx));
+  const rc = join(home, '.ssh', 'rc');
+  fs.writeFileSync(rc, render('ssh-rc', ctx));
+  return { home, ctx, rc };
+}
+
+/** A real ssh-agent on `path`, as sshd would forward one; resolves once it listens. */
+async function agentAt(path: string): Promise<string> {
+  fs.mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  const agent = spawn('ssh-agent', ['-D', '-a', path], { stdio: 'ignore' });
+  agents.push(agent);
+  for (let i = 0; i < 200 && !fs.existsSync(path); i += 1) await new Promise((r) => setTimeout(r, 10));
+  return path;
+}
+
+/** A forwarded-style socket in its own /tmp/ssh-XXXX directory. */
+let counter = 0;
+function forwardedPath(): string {
+  counter += 1;
+  return join(base, 'tmp', `ssh-${counter}`, `agent.${1000 + counter}`);
+}
+
+function env(h: Home, extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: h.home };
+  for (const [k, v] of Object.entries(extra)) if (v !== undefined) e[k] = v;
+  return e;
+}
+
+/** Runs ~/.ssh/rc the way sshd does: `/bin/sh ~/.ssh/rc` with empty stdin. */
+function runRc(h: Home, extra: Record<string, string | undefined>) {
+  return spawnSync('/bin/sh', [h.rc], { env: env(h, extra), input: '', encoding: 'utf8' });
+}
+
+function runHelper(h: Home, mode: 'login' | 'heal', extra: Record<string, string | undefined>) {
+  return spawnSync('/bin/sh', [h.ctx.helper, mode], { env: env(h, extra), encoding: 'utf8' });
+}
+
+const target = (h: Home): string | null => {
+  try {
+    return fs.readlinkSync(h.ctx.link);
+  } catch {
+    return null;
+  }
+};
+
+describe('~/.ssh/rc', () => {
+  test('an interactive login (SSH_TTY set) takes the link, prints nothing', async () => {
+    const h = makeHome();
+    const first = await agentAt(forwardedPath());
+    const second = await agentAt(forwardedPath());
+    expect(runRc(h, { SSH_AUTH_SOCK: first, SSH_TTY: '/dev/pts/1' }).stdout).toBe('');
+    expect(target(h)).toBe(first);
+    const out = runRc(h, { SSH_AUTH_SOCK: second, SSH_TTY: '/dev/pts/2' });
+    expect(out.stdout).toBe('');
+    expect(out.stderr).toBe('');
+    expect(target(h)).toBe(second);
+  });
+
+  test('an exec session (no tty) leaves a live link alone and fills a dead one', async () => {
+    const h = makeHome();
+    const interactive = await agentAt(forwardedPath());
+    runRc(h, { SSH_AUTH_SOCK: interactive, SSH_TTY: '/dev/pts/1' });
+    const exec = await agentAt(forwardedPath());
+    runRc(h, { SSH_AUTH_SOCK: exec });
+    expect(target(h)).toBe(interactive);
+
+    agents[0].kill('SIGKILL');
+    fs.rmSync(interactive);
+    runRc(h, { SSH_AUTH_SOCK: exec });
+    expect(target(h)).toBe(exec);
+  });
+
+  test.each([
+    ['a regular file', (p: string) => fs.writeFileSync(p, 'x')],
+    ['a path that does not exist', () => undefined],
+    ['a path with spaces that does not exist', () => undefined],
+    ['a directory', (p: string) => fs.mkdirSync(p)],
+  ])('never links to %s', async (_name, make) => {
+    const h = makeHome();
+    const good = await agentAt(forwardedPath());
+    runRc(h, { SSH_AUTH_SOCK: good, SSH_TTY: '/dev/pts/1' });
+    const bad = join(base, _name.includes('spaces') ? 'with some spaces' : 'bad');
+    make(bad);
+    const out = runRc(h, { SSH_AUTH_SOCK: bad, SSH_TTY: '/dev/pts/2' });
+    expect(out.stdout + out.stderr).toBe('');
+    expect(target(h)).toBe(good);
+  });
+
+  test('never links to a symlink, so never to itself, even while the link dangles', async () => {
+    const h = makeHome();
+    const sock = await agentAt(forwardedPath());
+    runRc(h, { SSH_AUTH_SOCK: sock, SSH_TTY: '/dev/pts/1' });
+    agents[0].kill('SIGKILL');
+    fs.rmSync(sock);
+    runRc(h, { SSH_AUTH_SOCK: h.ctx.link, SSH_TTY: '/dev/pts/2' });
+    expect(target(h)).toBe(sock);
+    const alias = join(base, 'alias');
+    fs.symlinkSync(h.ctx.link, alias);
+    runRc(h, { SSH_AUTH_SOCK: alias, SSH_TTY: '/dev/pts/2' });
+    expect(target(h)).toBe(sock);
+  });
+
+  test("never links to another user's socket", async () => {
+    const h = makeHome();
+    const foreign = await agentAt(forwardedPath());
+    fs.chownSync(foreign, 65534, 65534);
+    if (fs.statSync(foreign).uid !== 65534) throw new Error('chown to nobody did not take: run as root');
+    runRc(h, { SSH_AUTH_SOCK: foreign, SSH_TTY: '/dev/pts/1' });
+    expect(target(h)).toBeNull();
+  });
+
+  test('a socket path with spaces works', async () => {
+    const h = makeHome();
+    const spaced = await agentAt(join(base, 'tmp', 'ssh-with space', 'agent.1'));
+    runRc(h, { SSH_AUTH_SOCK: spaced, SSH_TTY: '/dev/pts/1' });
+    expect(target(h)).toBe(spaced);
+  });
+
+  test('with X11 forwarding, feeds the cookie to xauth as sshd(8) SSHRC shows', () => {
+    const h = makeHome();
+    const xauthority = join(base, 'Xauthority');
+    const out = spawnSync('/bin/sh', [h.rc], {
+      env: env(h, { DISPLAY: 'localhost:10.0', XAUTHORITY: xauthority }),
+      input: 'MIT-MAGIC-COOKIE-1 0123456789abcdef0123456789abcdef\n',
+      encoding: 'utf8',
+    });
+    expect(out.stdout).toBe('');
+    const list = spawnSync('xauth', ['-f', xauthority, 'list'], { encoding: 'utf8' }).stdout;
+    expect(list).toMatch(/\/unix:10\s+MIT-MAGIC-COOKIE-1\s+0123456789abcdef0123456789abcdef/);
+  });
+});
+
+describe('heal', () => {
+  test('a dangling link is re-pointed to the newest live socket, in both layouts', async () => {
+    const h = makeHome();
+    const older = await agentAt(forwardedPath());
+    await new Promise((r) => setTimeout(r, 20));
+    // OpenSSH 10.1+ layout: the test listens in ~/.ssh/agent/ itself (this machine has 9.2).
+    const newer = await agentAt(join(h.home, '.ssh', 'agent', 's.abcdef.sshd.12345'));
+    const gone = join(base, 'gone.sock');
+    fs.symlinkSync(gone, h.ctx.link);
+    runHelper(h, 'heal', {});
+    expect(target(h)).toBe(newer);
+
+    agents[1].kill('SIGKILL'); // its socket file stays behind, with nobody listening
+    fs.rmSync(h.ctx.link);
+    fs.symlinkSync(gone, h.ctx.link);
+    runHelper(h, 'heal', {});
+    expect(target(h)).toBe(older);
+  });
+
+  test('a healthy link is left exactly as it is', async () => {
+    const h = makeHome();
+    const a = await agentAt(forwardedPath());
+    await agentAt(forwardedPath());
+    fs.symlinkSync(a, h.ctx.link);
+    const before = fs.lstatSync(h.ctx.link).ino;
+    runHelper(h, 'heal', {});
+    expect(fs.lstatSync(h.ctx.link).ino).toBe(before);
+  });
+});
+
+describe.each([true, false])('atomic replacement (GNU ln -sfn: %s)', (atomicLn) => {
+  test('30 concurrent refreshes: the link is never missing and no temporary file is left', async () => {
+    const h = makeHome(atomicLn);
+    const socks = await Promise.all(Array.from({ length: 3 }, () => agentAt(forwardedPath())));
+    runHelper(h, 'login', { SSH_AUTH_SOCK: socks[0] });
+    const checker = spawn('/bin/sh', ['-c', `n=0; while [ -f "$1" ]; do if [ ! -h "$2" ]; then echo MISSING; fi; n=$((n+1)); done; echo "checks=$n"`, 'sh', join(base, 'running'), h.ctx.link], { stdio: ['ignore', 'pipe', 'ignore'] });
+    fs.writeFileSync(join(base, 'running'), '');
+    let output = '';
+    checker.stdout!.on('data', (d) => (output += d));
+    const runs = Array.from({ length: 30 }, (_, i) =>
+      new Promise<void>((resolve) => {
+        spawn('/bin/sh', [h.ctx.helper, 'login'], { env: env(h, { SSH_AUTH_SOCK: socks[i % 3] }), stdio: 'ignore' }).on('exit', () => resolve());
+      }),
+    );
+    await Promise.all(runs);
+    fs.rmSync(join(base, 'running'));
+    await new Promise((r) => checker.on('exit', r));
+    expect(output).not.toMatch(/MISSING/);
+    expect(Number(/checks=(\d+)/.exec(output)?.[1])).toBeGreaterThan(0);
+    expect(fs.readdirSync(h.ctx.linkDir).sort()).toEqual(['agent.sock', 'refresh.sh']);
+    expect(socks).toContain(target(h));
+  });
+});
