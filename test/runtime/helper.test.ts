@@ -199,8 +199,9 @@ describe.each([true, false])('atomic replacement (GNU ln -sfn: %s)', (atomicLn) 
     const h = makeHome(atomicLn);
     const socks = await Promise.all(Array.from({ length: 3 }, () => agentAt(forwardedPath())));
     runHelper(h, 'login', { SSH_AUTH_SOCK: socks[0] });
-    const checker = spawn('/bin/sh', ['-c', `n=0; while [ -f "$1" ]; do if [ ! -h "$2" ]; then echo MISSING; fi; n=$((n+1)); done; echo "checks=$n"`, 'sh', join(base, 'running'), h.ctx.link], { stdio: ['ignore', 'pipe', 'ignore'] });
     fs.writeFileSync(join(base, 'running'), '');
+    const checker = spawn('/bin/sh', ['-c', `n=0; while [ -f "$1" ]; do if [ ! -h "$2" ]; then echo MISSING; fi; n=$((n+1)); done; echo "checks=$n"`, 'sh', join(base, 'running'), h.ctx.link], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const checked = new Promise((r) => checker.on('exit', r));
     let output = '';
     checker.stdout!.on('data', (d) => (output += d));
     const runs = Array.from({ length: 30 }, (_, i) =>
@@ -210,7 +211,7 @@ describe.each([true, false])('atomic replacement (GNU ln -sfn: %s)', (atomicLn) 
     );
     await Promise.all(runs);
     fs.rmSync(join(base, 'running'));
-    await new Promise((r) => checker.on('exit', r));
+    await checked;
     expect(output).not.toMatch(/MISSING/);
     expect(Number(/checks=(\d+)/.exec(output)?.[1])).toBeGreaterThan(0);
     expect(fs.readdirSync(h.ctx.linkDir).sort()).toEqual(['agent.sock', 'refresh.sh']);
