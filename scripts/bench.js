@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// Measures what the fix costs at each login and each prompt, beside the classic recipe and
+// beside no fix, in one run: `npm run bench` (after `npm run build`). Prints medians and ratios.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const { join } = require('node:path');
+
+const RUNS = Number(process.env.BENCH_RUNS || 300);
+const base = fs.mkdtempSync(join(os.tmpdir(), 'stf-bench-'));
+const home = join(base, 'home');
+const bare = join(base, 'bare');
+fs.mkdirSync(home);
+// The no-fix home holds the same dotfiles, empty, so only our blocks differ.
+for (const f of ['.profile', '.bashrc', '.zshrc', '.config/fish/config.fish']) {
+  for (const h of [home, bare]) {
+    fs.mkdirSync(join(h, f, '..'), { recursive: true });
+    fs.writeFileSync(join(h, f), '');
+  }
+}
+const cli = join(__dirname, '..', 'dist', 'cli.js');
+const agents = [];
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Median wall time in ms of spawning `argv` RUNS times (after 10 warm-up runs). */
+function timeSpawn(argv, envFor) {
+  const times = [];
+  for (let i = -10; i < RUNS; i += 1) {
+    const t0 = process.hrtime.bigint();
+    const out = spawnSync(argv[0], argv.slice(1), { env: envFor(i), stdio: ['pipe', 'ignore', 'pipe'], input: '' });
+    const t1 = process.hrtime.bigint();
+    if (out.status !== 0) throw new Error(`${argv.join(' ')} failed: ${out.stderr}`);
+    if (i >= 0) times.push(Number(t1 - t0) / 1e6);
+  }
+  return median(times);
+}
+
+function startAgent(path) {
+  fs.mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  agents.push(spawn('ssh-agent', ['-D', '-a', path], { stdio: 'ignore' }));
+  while (!fs.existsSync(path)) spawnSync('sleep', ['0.01']);
+  return path;
+}
+
+/** How many processes a command starts (counted with strace when it is installed). */
+function processesStarted(argv, env) {
+  const probe = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', '-o', join(base, 'strace'), ...argv], { env, stdio: 'ignore', input: '' });
+  if (probe.error) return 'n/a (no strace)';
+  const execs = fs.readFileSync(join(base, 'strace'), 'utf8').split('\n').filter((l) => /execve\(/.test(l) && !/ENOENT/.test(l));
+  return String(execs.length - 1);
+}
+
+function main() {
+  const env = { PATH: process.env.PATH, HOME: home, TERM: 'dumb' };
+  const install = spawnSync(process.execPath, [cli, 'install', '--yes', '--home', home, '--shell', 'bash,zsh,fish'], { env, encoding: 'utf8' });
+  if (install.status !== 0) throw new Error(install.stderr);
+  const socks = [startAgent(join(base, 'ssh-a', 'agent.1')), startAgent(join(base, 'ssh-b', 'agent.2'))];
+  const rc = join(home, '.ssh', 'rc');
+  const classicRc = join(base, 'classic-rc');
+  fs.writeFileSync(classicRc, 'if [ -S "$SSH_AUTH_SOCK" ]; then ln -sf "$SSH_AUTH_SOCK" ~/.ssh/ssh_auth_sock; fi\n');
+  const emptyRc = join(base, 'empty-rc');
+  fs.writeFileSync(emptyRc, '');
+  // Each login brings a new socket: alternate two, so every run really re-points the link.
+  const login = (i) => ({ ...env, SSH_AUTH_SOCK: socks[(i + 2) % 2], SSH_TTY: '/dev/pts/9' });
+
+  const rows = [];
+  const rcNone = timeSpawn(['/bin/sh', emptyRc], login);
+  const rcClassic = timeSpawn(['/bin/sh', classicRc], login);
+  const rcOurs = timeSpawn(['/bin/sh', rc], login);
+  rows.push(['~/.ssh/rc per login', rcNone, rcClassic, rcOurs]);
+
+  const settled = () => ({ ...env, SSH_AUTH_SOCK: socks[0] });
+  spawnSync('/bin/sh', [rc], { env: settled(), input: '' });
+  const shells = [
+    ['bash login shell', 'bash', ['-lic', 'exit']],
+    ['zsh login shell', 'zsh', ['-lic', 'exit']],
+    ['fish login shell', 'fish', ['-lic', 'exit']],
+  ];
+  const spawnCounts = [];
+  for (const [label, shell, args] of shells) {
+    const none = timeSpawn([shell, ...args], () => ({ ...settled(), HOME: bare }));
+    const ours = timeSpawn([shell, ...args], settled);
+    rows.push([`${label} (link already right)`, none, null, ours]);
+    spawnCounts.push([label, processesStarted([shell, ...args], { ...settled(), HOME: bare }), processesStarted([shell, ...args], settled())]);
+  }
+
+  const prompt = promptCosts(settled());
+  const fmt = (x) => (x === null ? '-' : `${x.toFixed(2)} ms`);
+  const lines = [
+    `Runs per figure: ${RUNS} (median). ${os.cpus().length} x ${os.cpus()[0].model.trim()}, ${os.type()} ${os.release()}.`,
+    '',
+    '| per login | no fix | classic `ln -sf` rc | ssh-tmux-fix | vs classic | vs no fix |',
+    '|---|---|---|---|---|---|',
+    ...rows.map(([label, none, classic, ours]) =>
+      `| ${label} | ${fmt(none)} | ${fmt(classic)} | ${fmt(ours)} | ${classic ? `${(ours / classic).toFixed(2)}x` : '-'} | ${(ours / none).toFixed(2)}x |`),
+    '',
+    '| processes started by a login shell whose link is already right | no fix | ssh-tmux-fix |',
+    '|---|---|---|',
+    ...spawnCounts.map(([label, none, ours]) => `| ${label} | ${none} | ${ours} |`),
+    '',
+    '| per prompt inside tmux, link healthy | hook | empty function | processes started |',
+    '|---|---|---|---|',
+    ...prompt.map(([label, hook, empty, procs]) => `| ${label} | ${hook.toFixed(2)} µs | ${empty.toFixed(2)} µs | ${procs} |`),
+    '',
+    `bash inside tmux also runs a DEBUG trap (the heal before each command): ${bashTrapCost.toFixed(2)} µs more per simple command typed at the prompt.`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+let bashTrapCost = 0;
+
+/** Calls the installed prompt hook many times inside one interactive shell. */
+function promptCosts(env) {
+  const n = 20000;
+  const tmuxEnv = { ...env, TMUX: '/tmp/tmux-bench/default,1,0' };
+  const loops = [
+    ['bash', 'bash', ['-ic', `f(){ :; }; trap - DEBUG; TIMEFORMAT=%R; { time for ((i=0;i<${n};i++)); do __stf_heal; done; } 2>&1; { time for ((i=0;i<${n};i++)); do f; done; } 2>&1`]],
+    ['zsh', 'zsh', ['-ic', `f(){ :; }; TIMEFMT=%*E; { time (for ((i=0;i<${n};i++)); do __stf_heal; done) } 2>&1; { time (for ((i=0;i<${n};i++)); do f; done) } 2>&1`]],
+    ['fish', 'fish', ['-ic', `function f; end; set t (date +%s%N); for i in (seq ${n}); __stf_heal; end; set u (date +%s%N); for i in (seq ${n}); f; end; set v (date +%s%N); echo (math "($u - $t) / 1e9"); echo (math "($v - $u) / 1e9")`]],
+  ];
+  // bash's preexec is a DEBUG trap: it costs a file test per command typed at the prompt.
+  const perCommand = ['bash', ''].map((tmux) => {
+    const out = spawnSync('bash', ['-ic', `TIMEFORMAT=%R; { time for ((i=0;i<${n};i++)); do :; done; } 2>&1`], { env: { ...tmuxEnv, TMUX: tmux }, encoding: 'utf8' });
+    return (Number(out.stdout.trim()) * 1e6) / n;
+  });
+  bashTrapCost = perCommand[0] - perCommand[1];
+  return loops.map(([label, shell, args]) => {
+    const out = spawnSync(shell, args, { env: tmuxEnv, encoding: 'utf8' });
+    const [hook, empty] = out.stdout.trim().split(/\s+/).map((s) => (Number(s) * 1e6) / n);
+    const probe = join(base, `prompt-${label}`);
+    const procs = processesStarted([shell, '-ic', label === 'fish' ? `for i in (seq 100); __stf_heal; end` : 'for ((i=0;i<100;i++)); do __stf_heal; done'], tmuxEnv);
+    fs.rmSync(probe, { force: true });
+    return [`${label} (${n} calls)`, hook, empty, `${procs} in 100 calls`];
+  });
+}
+
+try {
+  main();
+} finally {
+  for (const agent of agents) agent.kill('SIGKILL');
+  fs.rmSync(base, { recursive: true, force: true });
+}
