@@ -1,0 +1,737 @@
+/*
+ * End-to-end harness: a real sshd on loopback, real throwaway users, a real ssh-agent playing the
+ * laptop, the real ssh client with -A -tt, and the user's own tmux server. Everything a test
+ * creates is registered here and torn down in afterAll, also when a test fails.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** Only root can add users and run sshd with its own config, so the e2e suite needs root. */
+export const rootOnly = process.getuid?.() === 0;
+export const describeE2E = rootOnly ? describe : describe.skip;
+if (!rootOnly) {
+  console.warn(
+    'ssh-tmux-fix e2e tests SKIPPED: they must run as root, because they create throwaway users ' +
+      '(useradd) and start a private sshd on loopback with its own config.',
+  );
+}
+
+export const REPO_DIR = path.resolve(__dirname, '..', '..');
+/** The PATH given to the test users and the ssh client: no root-only directories. */
+const USER_PATH = '/usr/local/bin:/usr/bin:/bin';
+const DEFAULT_WAIT_MS = 10_000;
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Sshd {
+  port: number;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+export interface Agent {
+  sock: string;
+  publicKey: string;
+  publicKeyFile: string;
+  stop(): Promise<void>;
+}
+
+export type Shell = 'bash' | 'zsh' | 'fish';
+
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+  /** A 0700 directory of the user's, outside $HOME, for the files tests write from panes. */
+  workDir: string;
+  run(cmd: string, env?: Record<string, string>): Promise<RunResult>;
+  cleanup(): void;
+}
+
+export interface SshSession {
+  pid: number;
+  /** Everything the client printed so far (the remote pty's output, escapes included). */
+  output(): string;
+  type(text: string): void;
+  waitFor(test: RegExp | ((output: string) => boolean), timeoutMs?: number): Promise<string>;
+  /** The agent socket sshd created on the server for this session. */
+  serverSocket(): Promise<string>;
+  /** Drops the connection the hard way and waits until the server has torn the session down. */
+  kill(): Promise<void>;
+}
+
+export interface LoginOptions {
+  tty?: boolean;
+  forwardAgent?: boolean;
+  x11?: 'X' | 'Y';
+  command?: string;
+}
+
+export interface PaneResult {
+  code: number;
+  output: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bookkeeping and small utilities
+
+const ownedChildren = new Set<ChildProcess>();
+const ownedUsers = new Set<TestUser>();
+let baseDir: string | undefined;
+let hostKeyFile: string | undefined;
+let appCopy: string | undefined;
+
+if (rootOnly) afterAll(cleanupAll);
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Polls `probe` until it returns something other than undefined. */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = DEFAULT_WAIT_MS,
+  details?: () => Promise<string> | string,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) {
+      const extra = details ? `\n${await details()}` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${extra}`);
+    }
+    await sleep(50);
+  }
+}
+
+export function stripAnsi(s: string): string {
+  return s.replace(/\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)/g, '');
+}
+
+function tail(text: string, lines: number): string {
+  return text.split('\n').slice(-lines).join('\n');
+}
+
+function hex(bytes: number): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+function mustRun(cmd: string, args: string[], env?: NodeJS.ProcessEnv): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr}${r.error ?? ''}`);
+  }
+  return r.stdout;
+}
+
+function runAsync(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string }): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({ code: code ?? 128 + os.constants.signals[signal as NodeJS.Signals], stdout, stderr }),
+    );
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    process.kill(child.pid, signal);
+  }
+  await exited(child);
+  ownedChildren.delete(child);
+}
+
+/**
+ * One world-traversable base for everything (users' homes live here too). It is under /tmp on
+ * purpose: $TMPDIR may point below /root, which the test users cannot enter.
+ */
+export function base(): string {
+  if (!baseDir) {
+    baseDir = fs.mkdtempSync(`/tmp/stf-e2e-${process.pid}-`);
+    fs.chmodSync(baseDir, 0o755);
+  }
+  return baseDir;
+}
+
+function privateDir(prefix: string): string {
+  const dir = path.join(base(), `${prefix}-${hex(4)}`);
+  fs.mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// sshd
+
+function hostKey(): string {
+  if (!hostKeyFile) {
+    const file = path.join(privateDir('hostkey'), 'ssh_host_ed25519_key');
+    mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'stf-e2e-host', '-f', file]);
+    hostKeyFile = file;
+  }
+  return hostKeyFile;
+}
+
+/**
+ * A private sshd on 127.0.0.1. UsePAM no keeps the host's PAM stack out of the picture;
+ * StrictModes no because the homes live under a temp dir whose modes we do not control fully.
+ * AcceptEnv is left at its default, which accepts nothing (OpenSSH 9.2 has no "none" keyword).
+ */
+export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: string } = {}): Promise<Sshd> {
+  fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const dir = privateDir('sshd');
+  const port = await freePort();
+  const logFile = path.join(dir, 'sshd.log');
+  const configFile = path.join(dir, 'sshd_config');
+  const config = [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${hostKey()}`,
+    `PidFile ${path.join(dir, 'sshd.pid')}`,
+    'UsePAM no',
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'AllowAgentForwarding yes',
+    'X11Forwarding yes',
+    'X11UseLocalhost yes',
+    'XAuthLocation /usr/bin/xauth',
+    `PermitUserRC ${opts.permitUserRC === false ? 'no' : 'yes'}`,
+    'StrictModes no',
+    'AuthorizedKeysFile .ssh/authorized_keys',
+    'LogLevel VERBOSE',
+    'Subsystem sftp internal-sftp',
+    'PrintMotd no',
+    opts.extraConfig ?? '',
+  ].join('\n');
+  fs.writeFileSync(configFile, `${config}\n`);
+
+  const child = spawn('/usr/sbin/sshd', ['-D', '-f', configFile, '-E', logFile], { stdio: 'ignore' });
+  ownedChildren.add(child);
+  const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '(no log)');
+  await until(`sshd to accept connections on port ${port}`, async () => {
+    if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}:\n${log()}`);
+    return (await portAccepts(port)) || undefined;
+  }, DEFAULT_WAIT_MS, log);
+  return { port, logFile, stop: () => stopChild(child, 'SIGTERM') };
+}
+
+export function sshdLogTail(sshd: Sshd, lines = 30): string {
+  return tail(fs.readFileSync(sshd.logFile, 'utf8'), lines);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+function userEnv(user: { name: string; home: string; shell: string }, extra: Record<string, string> = {}): string[] {
+  const env = {
+    HOME: user.home,
+    USER: user.name,
+    LOGNAME: user.name,
+    SHELL: user.shell,
+    PATH: USER_PATH,
+    LANG: 'C.UTF-8',
+    ...extra,
+  };
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}
+
+/** Runs argv as the user with a clean environment (nothing of root's, e.g. $TMUX, leaks in). */
+export function runAs(user: TestUser, argv: string[], env?: Record<string, string>): Promise<RunResult> {
+  return runAsync('runuser', ['-u', user.name, '--', 'env', '-i', ...userEnv(user, env), ...argv], {
+    cwd: user.home,
+  });
+}
+
+function shellPath(shell: Shell): string {
+  return mustRun('sh', ['-c', `command -v ${shell}`]).trim();
+}
+
+function chownTree(target: string, uid: number, gid: number): void {
+  mustRun('chown', ['-R', `${uid}:${gid}`, target]);
+}
+
+/**
+ * A throwaway user with the given login shell. The account gets the password '*' so sshd
+ * (with UsePAM no) does not consider it locked, as it does for useradd's default '!'.
+ */
+export function createUser(shell: Shell): TestUser {
+  const name = `stf${hex(4)}`;
+  const home = path.join(base(), name);
+  const loginShell = shellPath(shell);
+  mustRun('useradd', ['-m', '-d', home, '-s', loginShell, name]);
+  const uid = Number(mustRun('id', ['-u', name]));
+  const gid = Number(mustRun('id', ['-g', name]));
+  const user: TestUser = {
+    name,
+    uid,
+    gid,
+    home,
+    shell: loginShell,
+    workDir: path.join(base(), `${name}-work`),
+    run: (cmd, env) => runAs(user, ['sh', '-c', cmd], env),
+    cleanup: () => removeUser(user),
+  };
+  ownedUsers.add(user);
+  mustRun('usermod', ['-p', '*', name]);
+  fs.chmodSync(home, 0o700);
+  fs.mkdirSync(path.join(home, '.ssh'), { mode: 0o700 });
+  fs.mkdirSync(user.workDir, { mode: 0o700 });
+  if (shell === 'zsh') {
+    // An existing zsh user has a ~/.zshrc; without any startup file zsh-newuser-install would
+    // take over the terminal with its menu.
+    fs.writeFileSync(path.join(home, '.zshrc'), '');
+  }
+  if (shell === 'fish') {
+    // Likewise an existing fish user has generated man page completions; without them fish's
+    // first start runs a python script over all man pages in the background.
+    fs.mkdirSync(path.join(home, '.local', 'share', 'fish', 'generated_completions'), { recursive: true });
+  }
+  chownTree(home, uid, gid);
+  chownTree(user.workDir, uid, gid);
+  return user;
+}
+
+/** The user's live processes; zombies are skipped, reaping them is up to their parent or init. */
+function userPids(uid: number): number[] {
+  const r = spawnSync('ps', ['-u', String(uid), '-o', 'pid=,stat='], { encoding: 'utf8' });
+  return r.stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([pid, stat]) => pid && !stat.startsWith('Z'))
+    .map(([pid]) => Number(pid));
+}
+
+/** Kills the user's processes (all started by the test: sessions, shells, tmux), then deletes it. */
+function removeUser(user: TestUser): void {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const pids = userPids(user.uid);
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    sleepSync(20);
+  }
+  // -f: unreaped zombies still count as the user's processes for userdel.
+  const del = spawnSync('userdel', ['-f', '-r', user.name], { encoding: 'utf8' });
+  const problems = del.stderr.split('\n').filter((l) => l && !/mail spool/.test(l));
+  fs.rmSync(user.home, { recursive: true, force: true });
+  fs.rmSync(user.workDir, { recursive: true, force: true });
+  // Killed sessions cannot clean up after themselves: /tmp/ssh-*, /tmp/tmux-<uid>, /tmp/fish.<name>.
+  for (const entry of fs.readdirSync('/tmp')) {
+    const file = path.join('/tmp', entry);
+    if (fs.lstatSync(file, { throwIfNoEntry: false })?.uid === user.uid) {
+      fs.rmSync(file, { recursive: true, force: true });
+    }
+  }
+  ownedUsers.delete(user);
+  if (del.status !== 0 && problems.length > 0) {
+    throw new Error(`userdel ${user.name} failed: ${problems.join('; ')}`);
+  }
+}
+
+/** Lets `publicKey` log in as `user`. */
+export function authorize(user: TestUser, publicKey: string): void {
+  const sshDir = path.join(user.home, '.ssh');
+  const file = path.join(sshDir, 'authorized_keys');
+  fs.mkdirSync(sshDir, { recursive: true, mode: 0o700 });
+  fs.appendFileSync(file, `${publicKey.trim()}\n`, { mode: 0o600 });
+  fs.chmodSync(sshDir, 0o700);
+  fs.chmodSync(file, 0o600);
+  fs.chownSync(sshDir, user.uid, user.gid);
+  fs.chownSync(file, user.uid, user.gid);
+}
+
+/**
+ * The widely copied hand-made recipe: ~/.ssh/rc points ~/.ssh/ssh_auth_sock at the login's
+ * socket, and tmux panes get that link (SSH_AUTH_SOCK dropped from update-environment).
+ */
+export function installClassicRecipe(user: TestUser): void {
+  const rc = path.join(user.home, '.ssh', 'rc');
+  const tmuxConf = path.join(user.home, '.tmux.conf');
+  fs.writeFileSync(rc, 'if [ -S "$SSH_AUTH_SOCK" ]; then\n  ln -sf "$SSH_AUTH_SOCK" ~/.ssh/ssh_auth_sock\nfi\n');
+  fs.writeFileSync(
+    tmuxConf,
+    'set-environment -g SSH_AUTH_SOCK ~/.ssh/ssh_auth_sock\n' +
+      'set -g update-environment "DISPLAY SSH_ASKPASS SSH_AGENT_PID SSH_CONNECTION WINDOWID XAUTHORITY"\n',
+  );
+  for (const file of [rc, tmuxConf]) fs.chownSync(file, user.uid, user.gid);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app under test
+
+/**
+ * Copies the built app (package.json, dist/, templates/, production node_modules) to a
+ * world-readable place once per test file: the checkout may sit under /root, which the test
+ * users cannot read.
+ */
+export function appDir(): string {
+  if (appCopy) return appCopy;
+  const cli = path.join(REPO_DIR, 'dist', 'cli.js');
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: build the app first (npm run build)`);
+  const repo = fs.realpathSync(REPO_DIR); // npm ls prints real paths
+  const ls = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: repo, encoding: 'utf8' });
+  if (ls.status !== 0) throw new Error(`npm ls --omit=dev failed (${ls.status}): ${ls.stderr}`);
+  const prodDirs = ls.stdout.split('\n').filter((d) => d.startsWith(path.join(repo, 'node_modules') + path.sep));
+  // A nested node_modules comes along with its parent package's directory.
+  const topLevel = prodDirs.filter((d) => !prodDirs.some((other) => d.startsWith(other + path.sep)));
+  const dest = path.join(base(), 'app');
+  for (const entry of ['package.json', 'dist', 'templates']) {
+    fs.cpSync(path.join(repo, entry), path.join(dest, entry), { recursive: true });
+  }
+  for (const dir of topLevel) {
+    fs.cpSync(dir, path.join(dest, path.relative(repo, dir)), { recursive: true });
+  }
+  mustRun('chmod', ['-R', 'a+rX', dest]);
+  appCopy = dest;
+  return dest;
+}
+
+/** Runs the CLI as the user (its files must belong to the user), e.g. runCli(a, ['install', '--yes']). */
+export function runCli(user: TestUser, args: string[], env?: Record<string, string>): Promise<RunResult> {
+  return runAs(user, [process.execPath, path.join(appDir(), 'dist', 'cli.js'), ...args], env);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The laptop: an agent with a throwaway key
+
+export async function startAgent(): Promise<Agent> {
+  const dir = privateDir('agent');
+  const sock = path.join(dir, 'agent.sock');
+  const keyFile = path.join(dir, 'id_ed25519');
+  mustRun('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'stf-e2e-laptop', '-f', keyFile]);
+  const child = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+  ownedChildren.add(child);
+  await until('ssh-agent socket', () => (fs.existsSync(sock) ? true : undefined));
+  mustRun('ssh-add', ['-q', keyFile], { PATH: USER_PATH, SSH_AUTH_SOCK: sock });
+  return {
+    sock,
+    publicKey: fs.readFileSync(`${keyFile}.pub`, 'utf8').trim(),
+    publicKeyFile: `${keyFile}.pub`,
+    stop: () => stopChild(child, 'SIGTERM'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// ssh logins
+
+/** Forwarded agent sockets sshd currently holds for the user (OpenSSH <= 10.0 and >= 10.1 layouts). */
+export function liveAgentSockets(user: TestUser): string[] {
+  const found: string[] = [];
+  const isSocket = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false })?.isSocket() ?? false;
+  for (const entry of fs.readdirSync('/tmp')) {
+    const dir = path.join('/tmp', entry);
+    if (!entry.startsWith('ssh-') || fs.lstatSync(dir, { throwIfNoEntry: false })?.uid !== user.uid) continue;
+    for (const name of fs.readdirSync(dir)) {
+      if (name.startsWith('agent.') && isSocket(path.join(dir, name))) found.push(path.join(dir, name));
+    }
+  }
+  const agentDir = path.join(user.home, '.ssh', 'agent');
+  if (fs.existsSync(agentDir)) {
+    for (const name of fs.readdirSync(agentDir)) {
+      if (isSocket(path.join(agentDir, name))) found.push(path.join(agentDir, name));
+    }
+  }
+  return found;
+}
+
+/**
+ * Logs in with the real ssh client, as the user would from the laptop. With a tty and no
+ * command it resolves once the remote login shell runs what we type.
+ * Start sessions of one user one at a time: the session's socket is found by diffing.
+ */
+export async function sshLogin(
+  user: TestUser,
+  sshd: Sshd,
+  agent: Agent,
+  opts: LoginOptions = {},
+): Promise<SshSession> {
+  const { tty = true, forwardAgent = true, x11, command } = opts;
+  const before = new Set(liveAgentSockets(user));
+  const args = [
+    '-F', '/dev/null', // never read root's ~/.ssh/config
+    '-p', String(sshd.port),
+    '-o', 'StrictHostKeyChecking=no',
+    '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'LogLevel=ERROR',
+    '-o', 'BatchMode=yes',
+    '-o', 'IdentitiesOnly=no',
+    '-o', `IdentityFile=${agent.publicKeyFile}`, // the agent's key; keeps root's ~/.ssh/id_* out
+    forwardAgent ? '-A' : '-a',
+    tty ? '-tt' : '-T',
+    ...(x11 ? [`-${x11}`] : []),
+    `${user.name}@127.0.0.1`,
+    ...(command !== undefined ? [command] : []),
+  ];
+  const env: NodeJS.ProcessEnv = {
+    PATH: USER_PATH,
+    TERM: 'xterm-256color',
+    LANG: 'C.UTF-8',
+    SSH_AUTH_SOCK: agent.sock,
+    // ssh -X/-Y only asks for X11 forwarding when the laptop has a DISPLAY; no X server is
+    // needed for the server side (DISPLAY, xauth cookie) to be set up.
+    ...(x11 ? { DISPLAY: ':0' } : {}),
+  };
+  const child = spawn('ssh', args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  ownedChildren.add(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  child.stdin!.on('error', () => undefined); // typing into a killed client is not an error here
+  let socket: string | undefined;
+
+  const session: SshSession = {
+    pid: child.pid!,
+    output: () => out,
+    type: (text) => {
+      child.stdin!.write(text);
+    },
+    waitFor: (test, timeoutMs = DEFAULT_WAIT_MS) =>
+      until(
+        `ssh output to match ${test}`,
+        () => {
+          const ok = typeof test === 'function' ? test(out) : test.test(out);
+          if (ok) return out;
+          if (child.exitCode !== null) throw new Error(`ssh exited (${child.exitCode}):\n${tail(stripAnsi(out), 20)}`);
+          return undefined;
+        },
+        timeoutMs,
+        () => `ssh output so far:\n${tail(stripAnsi(out), 20)}`,
+      ),
+    serverSocket: async () => {
+      socket ??= await until('the forwarded agent socket of this session', () => {
+        const fresh = liveAgentSockets(user).filter((s) => !before.has(s));
+        if (fresh.length > 1) throw new Error(`several new agent sockets, cannot tell which is ours: ${fresh}`);
+        return fresh[0];
+      });
+      return socket;
+    },
+    kill: async () => {
+      const ours = socket ? [socket] : liveAgentSockets(user).filter((s) => !before.has(s));
+      await stopChild(child, 'SIGKILL');
+      await until('sshd to tear down the dropped session (its agent socket to vanish)', () =>
+        ours.some((s) => fs.existsSync(s)) ? undefined : true,
+      );
+    },
+  };
+
+  if (tty && command === undefined) {
+    // Quotes split the marker in the echoed input, so only the command's output matches.
+    session.type("echo STF''READY\r");
+    await session.waitFor(/STFREADY/);
+    if (forwardAgent) await session.serverSocket();
+  }
+  return session;
+}
+
+// ---------------------------------------------------------------------------------------------
+// tmux, run as the user against the user's own server (/tmp/tmux-<uid>/default)
+
+export function tmux(user: TestUser, args: string[]): Promise<RunResult> {
+  return runAs(user, ['tmux', ...args]);
+}
+
+export async function capturePane(user: TestUser, target: string): Promise<string> {
+  const r = await tmux(user, ['capture-pane', '-p', '-t', target]);
+  return r.code === 0 ? r.stdout : `(capture-pane -t ${target} failed: ${r.stderr.trim()})`;
+}
+
+/** Pane ids (%N) of all panes of the user's server, oldest first. */
+export async function listPanes(user: TestUser): Promise<string[]> {
+  const r = await tmux(user, ['list-panes', '-a', '-F', '#{pane_id}']);
+  if (r.code !== 0) return [];
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+}
+
+/** The pane shell has started once it has drawn something (greeting or prompt). */
+export function waitPaneReady(user: TestUser, target: string, timeoutMs = DEFAULT_WAIT_MS): Promise<true> {
+  return until(
+    `pane ${target} to show its shell`,
+    async () => {
+      const r = await tmux(user, ['capture-pane', '-p', '-t', target]);
+      return r.code === 0 && r.stdout.trim() !== '' ? true : undefined;
+    },
+    timeoutMs,
+    () => capturePane(user, target),
+  );
+}
+
+/** The first pane of a session, once it exists and its shell is up. */
+export async function sessionPane(user: TestUser, session: string): Promise<string> {
+  const pane = await until(`tmux session ${session}`, async () => {
+    const r = await tmux(user, ['list-panes', '-s', '-t', session, '-F', '#{pane_id}']);
+    return r.code === 0 ? r.stdout.split('\n')[0] : undefined;
+  });
+  await waitPaneReady(user, pane);
+  return pane;
+}
+
+export function waitAttached(user: TestUser, session: string): Promise<true> {
+  return until(`a client attached to tmux session ${session}`, async () => {
+    const r = await tmux(user, ['list-clients', '-t', session]);
+    return r.code === 0 && r.stdout.trim() !== '' ? true : undefined;
+  });
+}
+
+/** Opens a window the way the user does, prefix + c typed into the attached client. */
+export async function newWindow(user: TestUser, client: SshSession): Promise<string> {
+  const before = new Set(await listPanes(user));
+  client.type('\x02c');
+  const pane = await until('the new window (prefix + c)', async () => {
+    return (await listPanes(user)).find((p) => !before.has(p));
+  });
+  await waitPaneReady(user, pane);
+  return pane;
+}
+
+let resultCounter = 0;
+
+/**
+ * Types a command into a pane, as the user would, and returns its exit code and output. It
+ * runs under `sh -c` started by the pane's shell, so it sees exactly that shell's environment
+ * and the line reads the same in bash, zsh and fish. No single quotes in `shellCommand`.
+ */
+export async function paneRun(user: TestUser, target: string, shellCommand: string): Promise<PaneResult> {
+  if (shellCommand.includes("'")) throw new Error(`paneRun: no single quotes allowed: ${shellCommand}`);
+  const result = path.join(user.workDir, `result-${++resultCounter}`);
+  const line = `sh -c '{ ${shellCommand}; } >${result}.out 2>&1; echo $? >${result}'`;
+  await tmux(user, ['send-keys', '-t', target, '-l', line]);
+  await tmux(user, ['send-keys', '-t', target, 'Enter']);
+  const code = await until(
+    `"${shellCommand}" to finish in pane ${target}`,
+    () => {
+      const text = fs.existsSync(result) ? fs.readFileSync(result, 'utf8') : '';
+      return text.endsWith('\n') ? Number(text) : undefined;
+    },
+    DEFAULT_WAIT_MS,
+    () => capturePane(user, target),
+  );
+  return { code, output: fs.readFileSync(`${result}.out`, 'utf8').trim() };
+}
+
+/** `ssh-add -l` in the pane: 0 = agent with keys, 1 = agent without keys, 2 = no agent. */
+export function paneAgentWorks(user: TestUser, target: string): Promise<PaneResult> {
+  return paneRun(user, target, 'ssh-add -l');
+}
+
+/** Hops from the pane to `hopUser` on the same sshd, using whatever agent the pane sees. */
+export function paneHop(user: TestUser, target: string, hopUser: TestUser, sshd: Sshd): Promise<PaneResult> {
+  return paneRun(
+    user,
+    target,
+    `ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR ` +
+      `-p ${sshd.port} ${hopUser.name}@127.0.0.1 true </dev/null`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics for failure messages
+
+/** The last lines the client showed, blank lines dropped (tmux redraws a whole screen). */
+export function clientTail(session: SshSession, lines = 15): string {
+  const text = stripAnsi(session.output()).replace(/\r/g, '');
+  return tail(text.split('\n').filter((l) => l.trim() !== '').join('\n'), lines);
+}
+
+/** The SSH_AUTH_SOCK a pane's shell was started with (a shell's later exports do not show here). */
+async function paneStartSock(user: TestUser, pane: string): Promise<string> {
+  const r = await tmux(user, ['display-message', '-p', '-t', pane, '#{pane_pid}']);
+  const environ = `/proc/${r.stdout.trim()}/environ`;
+  if (r.code !== 0 || !fs.existsSync(environ)) return '(pane process not found)';
+  const entry = fs.readFileSync(environ, 'utf8').split('\0').find((e) => e.startsWith('SSH_AUTH_SOCK='));
+  return entry ?? '(SSH_AUTH_SOCK unset)';
+}
+
+/** What one needs to see when a pane's agent is broken: panes, tmux env, link, sockets, sshd log. */
+export async function diagnose(user: TestUser, sshd: Sshd, panes: string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const pane of panes) {
+    parts.push(`--- pane ${pane}, started with ${await paneStartSock(user, pane)}:`);
+    parts.push((await capturePane(user, pane)).trimEnd());
+  }
+  const sessionEnv = await tmux(user, ['show-environment', ...(panes[0] ? ['-t', panes[0]] : []), 'SSH_AUTH_SOCK']);
+  const globalEnv = await tmux(user, ['show-environment', '-g', 'SSH_AUTH_SOCK']);
+  parts.push(`--- tmux session environment: ${(sessionEnv.stdout + sessionEnv.stderr).trim()}`);
+  parts.push(`--- tmux global environment: ${(globalEnv.stdout + globalEnv.stderr).trim()}`);
+  const ls = await user.run('ls -la ~/.ssh ~/.ssh/ssh-tmux-fix 2>&1');
+  parts.push(`--- ls -la ~/.ssh ~/.ssh/ssh-tmux-fix:\n${ls.stdout.trimEnd()}`);
+  parts.push(`--- live forwarded sockets: ${liveAgentSockets(user).join(' ') || '(none)'}`);
+  parts.push(`--- sshd log (tail):\n${sshdLogTail(sshd)}`);
+  return parts.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teardown
+
+/** Stops everything this file started and deletes its users and temp files. */
+export async function cleanupAll(): Promise<void> {
+  const errors: string[] = [];
+  // Users first: killing their processes ends the server side of every session, so the ssh
+  // clients exit by themselves.
+  for (const user of [...ownedUsers]) {
+    try {
+      removeUser(user);
+    } catch (e) {
+      errors.push(String(e));
+    }
+  }
+  for (const child of [...ownedChildren]) await stopChild(child, 'SIGTERM');
+  if (baseDir) fs.rmSync(baseDir, { recursive: true, force: true });
+  baseDir = hostKeyFile = appCopy = undefined;
+  if (errors.length > 0) throw new Error(errors.join('\n'));
+}
