@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { linkOf, VERSION } from './context';
 import { fsError } from './errors';
-import { atomicWrite, removeFile } from './files';
+import { atomicWrite, removeFile, tempPathOf } from './files';
 import { Plan } from './plan';
 import { BackupSet, StateDir } from './state';
 
@@ -15,9 +15,9 @@ export interface ApplyResult {
  */
 export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
   const unlock = state.lock();
+  let backupSet: BackupSet | null = null;
   try {
     const createdDirs = plan.createDirs.map((d) => d.path);
-    let backupSet: BackupSet | null = null;
     if (plan.changes.length > 0 || plan.createDirs.length > 0) {
       backupSet = state.createSet(plan.action, VERSION, plan.changes.map((c) => ({
         path: c.path,
@@ -48,6 +48,38 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
       state.prune();
     }
     return { backupSet };
+  } catch (err) {
+    // Leave the home as it was: undo the changes already made, from the journal.
+    if (backupSet) undoSet(state, backupSet);
+    throw err;
+  } finally {
+    unlock();
+  }
+}
+
+/** Puts back every file of a set as it was before its run, and removes the dirs it made. */
+function undoSet(state: StateDir, set: BackupSet): void {
+  for (const entry of set.files) {
+    removeFile(tempPathOf(entry.realPath));
+    if (entry.existed) atomicWrite(entry.realPath, state.readBlob(set, entry), entry.mode ?? 0o644);
+    else removeFile(entry.realPath);
+  }
+  for (const dir of [...set.createdDirs].sort((a, b) => b.length - a.length)) removeDirIfEmpty(dir);
+  set.status = 'undone';
+  state.writeSet(set);
+}
+
+/**
+ * A run that was killed (SIGKILL, power loss) leaves its set "applying": each file is wholly
+ * old or wholly new, and the set holds the old bytes. Undo it before planning anew.
+ */
+export function recoverInterrupted(state: StateDir): BackupSet | null {
+  const last = state.listSets().at(-1);
+  if (!last || last.status !== 'applying') return null;
+  const unlock = state.lock();
+  try {
+    undoSet(state, last);
+    return last;
   } finally {
     unlock();
   }

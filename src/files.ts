@@ -56,12 +56,21 @@ export function readFileState(path: string): FileState {
 }
 
 /**
+ * The temporary name a file is written under. One name per file, not per process: the lock
+ * allows one writer per home, and recovery after a kill knows what to clean up.
+ */
+export function tempPathOf(realPath: string): string {
+  return join(dirname(realPath), `.${basename(realPath)}.ssh-tmux-fix.tmp`);
+}
+
+/**
  * Replaces a file's bytes all at once: a temporary file in the same directory, flushed,
  * given the final mode, then renamed over the target. A crash leaves old or new, never half.
  */
 export function atomicWrite(realPath: string, data: Buffer, mode: number): void {
-  const tmp = join(dirname(realPath), `.${basename(realPath)}.ssh-tmux-fix.${process.pid}.tmp`);
+  const tmp = tempPathOf(realPath);
   try {
+    fs.rmSync(tmp, { force: true });
     const fd = fs.openSync(tmp, 'wx', 0o600);
     try {
       fs.writeSync(fd, data);

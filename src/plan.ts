@@ -164,7 +164,7 @@ export function planUninstall(he: HomeEnv, state: StateDir, force: boolean): Pla
 
 export function planRollback(he: HomeEnv, state: StateDir, id?: string): Plan {
   const sets = state.listSets();
-  const set = id ? sets.find((s) => s.id === id) : sets.filter((s) => s.action === 'install').at(-1);
+  const set = id ? sets.find((s) => s.id === id) : sets.filter((s) => s.action === 'install' && s.status === 'complete').at(-1);
   if (!set) {
     throw new StfError(
       id

@@ -22,8 +22,11 @@ export interface BackupSet {
   time: string;
   version: string;
   action: string;
-  /** "applying" until every change is written: a journal for an interrupted run. */
-  status: 'applying' | 'complete';
+  /**
+   * "applying" until every change is written: the journal of a run. A run that failed or
+   * was killed is undone from it ("undone") before the next run plans anything.
+   */
+  status: 'applying' | 'complete' | 'undone';
   createdDirs: string[];
   files: BackupEntry[];
 }

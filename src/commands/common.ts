@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
+import { recoverInterrupted } from '../apply';
 import { unifiedDiff } from '../diff';
 import { StfError } from '../errors';
 import { Plan } from '../plan';
@@ -110,4 +111,16 @@ export async function confirm(args: GlobalArgs, question: string): Promise<void>
 /** Live tmux servers and the agent link are only touched for the user's own home. */
 export function isOwnHome(home: string): boolean {
   return process.env.HOME !== undefined && resolve(process.env.HOME) === home;
+}
+
+/** Undoes a run that was killed half-way, and says so; a dry run only reports it. */
+export function recoverFirst(state: StateDir, dryRun: boolean | undefined): void {
+  const interrupted = state.listSets().at(-1);
+  if (interrupted?.status !== 'applying') return;
+  if (dryRun) {
+    process.stderr.write(`${paint('33', 'warning:')} an interrupted ${interrupted.action} (backup set ${interrupted.id}) will be undone first\n`);
+    return;
+  }
+  recoverInterrupted(state);
+  process.stderr.write(`${paint('33', 'warning:')} an interrupted ${interrupted.action} was undone first, from backup set ${interrupted.id}\n`);
 }

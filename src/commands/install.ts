@@ -4,7 +4,7 @@ import { applyPlan } from '../apply';
 import { buildContext, shQuote, fishQuote } from '../context';
 import { planInstall } from '../plan';
 import { installIntoTmux, runningTmuxServers } from '../tmuxlive';
-import { GlobalArgs, confirm, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, tilde, withChangeOptions } from './common';
+import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, tilde, withChangeOptions } from './common';
 
 interface InstallArgs extends GlobalArgs {
   shell?: string;
@@ -26,6 +26,7 @@ export function builder(y: Argv) {
 
 export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<void> {
   const { he, state } = resolveHome(args.home);
+  recoverFirst(state, args.dryRun);
   const ctx = buildContext(he.home);
   const plan = planInstall(he, ctx, resolveParts(args.shell, args.only), Boolean(args.force));
   printWarnings(plan);

@@ -3,7 +3,7 @@ import { applyPlan } from '../apply';
 import { buildContext } from '../context';
 import { planRollback } from '../plan';
 import { runningTmuxServers, uninstallFromTmux } from '../tmuxlive';
-import { GlobalArgs, confirm, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions } from './common';
+import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions } from './common';
 import { KEEP_BACKUP_SETS } from '../state';
 
 export const command = 'rollback';
@@ -30,6 +30,7 @@ export async function handler(args: ArgumentsCamelCase<GlobalArgs & { list?: boo
     }
     return;
   }
+  recoverFirst(state, args.dryRun);
   const plan = planRollback(he, state, args.to);
   if (args.dryRun) {
     printDiff(plan);

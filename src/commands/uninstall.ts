@@ -3,7 +3,7 @@ import { applyPlan } from '../apply';
 import { buildContext } from '../context';
 import { planUninstall } from '../plan';
 import { runningTmuxServers, uninstallFromTmux } from '../tmuxlive';
-import { GlobalArgs, confirm, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions } from './common';
+import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions } from './common';
 
 export const command = 'uninstall';
 export const describe = 'Remove every block and file the install added; your own lines stay';
@@ -16,6 +16,7 @@ export function builder(y: Argv) {
 
 export async function handler(args: ArgumentsCamelCase<GlobalArgs & { force?: boolean }>): Promise<void> {
   const { he, state } = resolveHome(args.home);
+  recoverFirst(state, args.dryRun);
   const plan = planUninstall(he, state, Boolean(args.force));
   if (args.dryRun) {
     printDiff(plan);
