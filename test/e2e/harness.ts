@@ -735,3 +735,40 @@ export async function cleanupAll(): Promise<void> {
   baseDir = hostKeyFile = appCopy = undefined;
   if (errors.length > 0) throw new Error(errors.join('\n'));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added for the matrix tests (test/e2e/matrix.test.ts)
+
+/**
+ * An exec session, the way git, scp or an IDE backend connects: `ssh -A -T user@host command`,
+ * no tty. Resolves when the client has exited; sshd has then closed the session too.
+ */
+export function sshExec(user: TestUser, sshd: Sshd, agent: Agent, command: string): Promise<RunResult> {
+  const args = [
+    '-F', '/dev/null',
+    '-p', String(sshd.port),
+    '-o', 'StrictHostKeyChecking=no',
+    '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'LogLevel=ERROR',
+    '-o', 'BatchMode=yes',
+    '-o', 'IdentitiesOnly=no',
+    '-o', `IdentityFile=${agent.publicKeyFile}`,
+    '-A',
+    '-T',
+    `${user.name}@127.0.0.1`,
+    command,
+  ];
+  return runAsync('ssh', args, {
+    env: { PATH: USER_PATH, LANG: 'C.UTF-8', SSH_AUTH_SOCK: agent.sock },
+  });
+}
+
+/**
+ * Types one line into a pane's shell itself (not under `sh -c` as paneRun does), for commands
+ * that must change that shell's own state, e.g. an `export`. Returns once tmux took the keys.
+ */
+export async function paneTypeLine(user: TestUser, target: string, line: string): Promise<void> {
+  const typed = await tmux(user, ['send-keys', '-t', target, '-l', line]);
+  if (typed.code !== 0) throw new Error(`send-keys -t ${target} failed: ${typed.stderr}`);
+  await tmux(user, ['send-keys', '-t', target, 'Enter']);
+}

@@ -1,0 +1,638 @@
+/*
+ * The comparison matrix: six scenarios, each in bash, zsh and fish, each with ssh-tmux-fix
+ * installed ('ours') and with the widely copied `ln -sf` recipe instead ('classic'), end to end
+ * against a real sshd, a real ssh-agent (the laptop), the real ssh client and the user's tmux.
+ *
+ * 'ours' must pass every case. For 'classic' each case asserts the outcome the recipe is known to
+ * have (it fails where its bug reports say it fails) or the outcome observed where it is
+ * deterministic. A few mutants of the installed runtime show that the checks can fail.
+ * The file prints a table case x shell x {ours, classic} at the end and, after a full run,
+ * writes it to docs/comparison.md.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  Agent,
+  PaneResult,
+  REPO_DIR,
+  Shell,
+  SshSession,
+  Sshd,
+  TestUser,
+  appDir,
+  authorize,
+  clientTail,
+  createUser,
+  describeE2E,
+  diagnose,
+  installClassicRecipe,
+  liveAgentSockets,
+  newWindow,
+  paneAgentWorks,
+  paneHop,
+  paneRun,
+  paneTypeLine,
+  runCli,
+  sessionPane,
+  sshExec,
+  sshLogin,
+  startAgent,
+  startSshd,
+  tmux,
+  until,
+  waitAttached,
+} from './harness';
+
+type Mode = 'ours' | 'classic';
+const SHELLS: Shell[] = ['bash', 'zsh', 'fish'];
+const MODES: Mode[] = ['ours', 'classic'];
+const GRID = SHELLS.flatMap((shell) => MODES.map((mode) => [shell, mode] as const));
+const CASE_TIMEOUT = 60_000;
+
+const ROW = {
+  twoConnections: '1. two connections, the newer closes',
+  noUserRc: '2. PermitUserRC no',
+  execSessions: '3. five exec sessions (git, scp)',
+  dotfiles: '4. long-lived dotfiles + uninstall',
+  insideTmux: '5. installed from inside tmux',
+  tmux36: '6. update-environment of tmux 3.6',
+  tmux37: '6. update-environment of tmux 3.7',
+} as const;
+type Row = (typeof ROW)[keyof typeof ROW];
+
+/** What the classic recipe is expected to do per case (true = the scenario works for the user). */
+const CLASSIC_EXPECTED: Record<Row, boolean> = {
+  // Its bug reports: the newer connection's close leaves the link dangling.
+  [ROW.twoConnections]: false,
+  // Its only refresh path is ~/.ssh/rc, which sshd skips under PermitUserRC no.
+  [ROW.noUserRc]: false,
+  // Every exec session re-points the link at a socket that dies with its command.
+  [ROW.execSessions]: false,
+  // Observed: with the recipe appended to the user's own files this drop-and-reattach works.
+  [ROW.dotfiles]: true,
+  // Observed: the running server keeps tmux's default update-environment, new windows get the
+  // raw socket of the attaching client, and the old pane works once it uses the link.
+  [ROW.insideTmux]: true,
+  // The recipe replaces update-environment with its own list: KRB5CCNAME, MSYSTEM (and 3.7's
+  // WAYLAND_DISPLAY, XDG_SESSION_TYPE) are no longer updated at attach.
+  [ROW.tmux36]: false,
+  [ROW.tmux37]: false,
+};
+
+const results = new Map<string, 'pass' | 'FAIL' | 'error'>();
+const mutantLog: string[] = [];
+const cellKey = (row: Row, shell: Shell, mode: Mode) => `${row}|${shell}|${mode}`;
+
+interface Verdict {
+  ok: boolean;
+  /** Exit codes and facts, one line each, for the failure message. */
+  detail: string[];
+  diag?: () => Promise<string>;
+}
+
+const linkOf = (user: TestUser, mode: Mode) =>
+  mode === 'ours'
+    ? path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock')
+    : path.join(user.home, '.ssh', 'ssh_auth_sock');
+const helperOf = (user: TestUser) => path.join(user.home, '.ssh', 'ssh-tmux-fix', 'refresh.sh');
+
+function readlinkOrNull(p: string): string | null {
+  try {
+    return fs.readlinkSync(p);
+  } catch {
+    return null;
+  }
+}
+
+const show = (name: string, r: PaneResult) => `${name}: exit ${r.code}${r.output ? ` (${r.output.replace(/\n/g, ' | ')})` : ''}`;
+const allZero = (...rs: PaneResult[]) => rs.every((r) => r.code === 0);
+
+/**
+ * Puts the classic recipe in place while keeping what the user's ~/.ssh/rc and tmux.conf
+ * already hold (the recipe is appended, as people paste it); writes go through symlinks.
+ */
+function installClassicKeepingFiles(user: TestUser): void {
+  const files = [path.join(user.home, '.ssh', 'rc'), path.join(user.home, '.tmux.conf')];
+  const before = files.map((f) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : ''));
+  installClassicRecipe(user);
+  files.forEach((f, i) => {
+    if (before[i]) fs.writeFileSync(f, before[i] + fs.readFileSync(f, 'utf8'));
+  });
+}
+
+async function installMode(user: TestUser, mode: Mode): Promise<void> {
+  if (mode === 'classic') return installClassicKeepingFiles(user);
+  const r = await runCli(user, ['install', '--yes']);
+  if (r.code !== 0) throw new Error(`install failed (${r.code}):\n${r.stdout}${r.stderr}`);
+}
+
+/** Rewrites the installed helper in the user's home; fails loudly if the text to change moved. */
+function mutateHelper(user: TestUser, edit: (text: string) => string): void {
+  const file = helperOf(user);
+  const before = fs.readFileSync(file, 'utf8');
+  const after = edit(before);
+  if (after === before) throw new Error(`mutant: the edit did not change ${file}; update the mutant`);
+  fs.writeFileSync(file, after);
+}
+/** M1: the prompt/preexec heal does nothing. */
+const noHeal = (text: string) => `case \${1-} in heal) exit 0 ;; esac\n${text}`;
+/** M3: every session takes the link, exec sessions included (the classic recipe's rule). */
+const alwaysRepoint = (text: string) =>
+  text.replace('{ [ -n "${SSH_TTY-}" ] || [ ! -S "$__stf_link" ]; }', 'true');
+
+function clientsAttached(user: TestUser, session: string, n: number): Promise<true> {
+  return until(`${n} clients attached to ${session}`, async () => {
+    const r = await tmux(user, ['list-clients', '-t', session]);
+    return r.code === 0 && r.stdout.split('\n').filter(Boolean).length >= n ? true : undefined;
+  });
+}
+
+function rcRanCount(user: TestUser): number {
+  const f = path.join(user.home, 'rc-ran');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8').split('\n').filter((l) => l === 'ran').length : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-home snapshots for the byte-for-byte uninstall check
+
+interface Entry {
+  type: 'file' | 'dir' | 'symlink' | 'socket' | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  data?: Buffer;
+  target?: string;
+}
+
+function snapshot(root: string): Map<string, Entry> {
+  const out = new Map<string, Entry>();
+  const walk = (rel: string) => {
+    const abs = path.join(root, rel);
+    const st = fs.lstatSync(abs);
+    const entry: Entry = {
+      type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isSocket() ? 'socket' : 'other',
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+    };
+    if (entry.type === 'file') entry.data = fs.readFileSync(abs);
+    if (entry.type === 'symlink') entry.target = fs.readlinkSync(abs);
+    if (rel) out.set(rel, entry);
+    if (entry.type === 'dir') for (const name of fs.readdirSync(abs).sort()) walk(path.join(rel, name));
+  };
+  walk('');
+  return out;
+}
+
+/**
+ * What the uninstall check leaves out, and why:
+ * - `.local/state` and everything below: the tool's own state and backup sets, kept on purpose
+ *   (and `.local` itself when the install created it as their parent);
+ * - files the scenario itself makes: `rc-ran` (the user's own rc), shell history
+ *   (`.bash_history`, `.zsh_history`, `.local/share/fish/fish_history`) and fish's universal
+ *   variable store `.config/fish/fish_variables`, which fish writes at its first start.
+ * Nothing outside $HOME is compared (/tmp: sockets, tmux's and fish's runtime files).
+ * Compared for everything else: presence, type, mode, owner, bytes, symlink target.
+ */
+const STATE_DIR = '.local/state';
+const SCENARIO_FILES = ['rc-ran', '.bash_history', '.zsh_history', '.local/share/fish/fish_history', '.config/fish/fish_variables'];
+
+function homeDiff(before: Map<string, Entry>, after: Map<string, Entry>): string[] {
+  const diffs: string[] = [];
+  const excluded = (rel: string) =>
+    rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || SCENARIO_FILES.includes(rel) ||
+    (rel === '.local' && !before.has(rel));
+  const describe = (e: Entry) =>
+    `${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid}${e.target !== undefined ? ` -> ${e.target}` : ''}` +
+    `${e.data ? ` ${e.data.length} bytes` : ''}`;
+  for (const rel of new Set([...before.keys(), ...after.keys()])) {
+    if (excluded(rel)) continue;
+    const a = before.get(rel);
+    const b = after.get(rel);
+    if (!a) diffs.push(`+ ${rel} (${describe(b!)}) is new`);
+    else if (!b) diffs.push(`- ${rel} (${describe(a)}) is gone`);
+    else if (describe(a) !== describe(b) || (a.data && !a.data.equals(b.data!))) {
+      diffs.push(`~ ${rel}: was ${describe(a)}, now ${describe(b)}` +
+        (a.data && b.data && !a.data.equals(b.data) ? `\n    before: ${JSON.stringify(a.data.toString('latin1'))}\n    after:  ${JSON.stringify(b.data.toString('latin1'))}` : ''));
+    }
+  }
+  return diffs;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () => {
+  let agent: Agent;
+  let hop: TestUser;
+
+  beforeAll(async () => {
+    agent = await startAgent();
+    hop = createUser('bash');
+    authorize(hop, agent.publicKey);
+  });
+
+  afterAll(async () => {
+    hop?.cleanup();
+    await agent?.stop();
+    report();
+  });
+
+  /**
+   * Runs one cell with a fresh user; records pass/FAIL, then asserts the expected outcome
+   * (ours: pass; classic: CLASSIC_EXPECTED). Diagnostics are taken before the user goes away.
+   */
+  async function cell(row: Row, shell: Shell, mode: Mode, body: (user: TestUser) => Promise<Verdict>): Promise<void> {
+    const expected = mode === 'ours' ? true : CLASSIC_EXPECTED[row];
+    const user = createUser(shell);
+    authorize(user, agent.publicKey);
+    let message: string | undefined;
+    try {
+      const verdict = await body(user);
+      results.set(cellKey(row, shell, mode), verdict.ok ? 'pass' : 'FAIL');
+      if (verdict.ok !== expected) {
+        message =
+          `${row}, ${shell}, ${mode}: expected ${expected ? 'pass' : 'FAIL'}, got ${verdict.ok ? 'pass' : 'FAIL'}\n` +
+          `${verdict.detail.join('\n')}\n${verdict.diag ? await verdict.diag() : ''}`;
+      }
+    } catch (e) {
+      results.set(cellKey(row, shell, mode), 'error');
+      throw e;
+    } finally {
+      user.cleanup();
+    }
+    if (message) throw new Error(message);
+  }
+
+  /** Login with a tty and the agent forwarded, then `tmux new-session -s main`. */
+  async function loginWithTmux(user: TestUser, sshd: Sshd): Promise<{ client: SshSession; pane: string; sanity: PaneResult }> {
+    const client = await sshLogin(user, sshd, agent, { tty: true, forwardAgent: true });
+    client.type('tmux new-session -s main\r');
+    const pane = await sessionPane(user, 'main');
+    const sanity = await paneAgentWorks(user, pane);
+    return { client, pane, sanity };
+  }
+
+  interface SeedOutcome {
+    ok: boolean;
+    detail: string[];
+    oldPane: string;
+    newPane: string;
+    second: SshSession;
+    rcRanAfterLogins: number[];
+  }
+
+  /** The seed scenario: login, tmux, the connection drops, login again, attach, use the agent. */
+  async function seedScenario(user: TestUser, sshd: Sshd): Promise<SeedOutcome> {
+    const { client: first, pane: oldPane, sanity } = await loginWithTmux(user, sshd);
+    const rcRanAfterLogins = [rcRanCount(user)];
+    await first.kill();
+    const second = await sshLogin(user, sshd, agent, { tty: true, forwardAgent: true });
+    rcRanAfterLogins.push(rcRanCount(user));
+    second.type('tmux attach -t main\r');
+    await waitAttached(user, 'main');
+    const oldAgent = await paneAgentWorks(user, oldPane);
+    const oldHop = await paneHop(user, oldPane, hop, sshd);
+    const newPane = await newWindow(user, second);
+    const newAgent = await paneAgentWorks(user, newPane);
+    const newHop = await paneHop(user, newPane, hop, sshd);
+    return {
+      ok: allZero(sanity, oldAgent, oldHop, newAgent, newHop),
+      detail: [
+        show('fresh pane ssh-add -l', sanity),
+        show('old pane ssh-add -l', oldAgent),
+        show('old pane hop', oldHop),
+        show('new window ssh-add -l', newAgent),
+        show('new window hop', newHop),
+      ],
+      oldPane,
+      newPane,
+      second,
+      rcRanAfterLogins,
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  describe('sshd with PermitUserRC yes', () => {
+    let sshd: Sshd;
+    beforeAll(async () => {
+      sshd = await startSshd({ permitUserRC: true });
+    });
+    afterAll(async () => {
+      await sshd?.stop();
+    });
+
+    // ---- Case 1. Breaks if nothing heals a dangling link before the first command in an old
+    // pane (bash DEBUG trap / zsh preexec / fish fish_preexec -> helper `heal` -> newest live socket).
+    async function twoConnections(user: TestUser, mode: Mode, mutant?: (t: string) => string): Promise<Verdict & { first: PaneResult }> {
+      await installMode(user, mode);
+      if (mutant) mutateHelper(user, mutant);
+      const link = linkOf(user, mode);
+      const { client: a, pane, sanity } = await loginWithTmux(user, sshd);
+      const sockA = await a.serverSocket();
+      const b = await sshLogin(user, sshd, agent, { tty: true, forwardAgent: true });
+      const sockB = await b.serverSocket();
+      b.type('tmux attach -t main\r');
+      await clientsAttached(user, 'main', 2);
+      const linkWhileBoth = readlinkOrNull(link);
+      await b.kill(); // waits for B's socket to vanish
+      const first = await paneAgentWorks(user, pane);
+      const hopped = await paneHop(user, pane, hop, sshd);
+      return {
+        ok: allZero(sanity, first, hopped),
+        first,
+        detail: [
+          show('fresh pane ssh-add -l', sanity),
+          show('FIRST command in the old pane after B closed, ssh-add -l', first),
+          show('old pane hop', hopped),
+          `A's socket ${sockA}, B's socket ${sockB}; link while both were up -> ${linkWhileBoth}; now -> ${readlinkOrNull(link)}`,
+        ],
+        diag: () => diagnose(user, sshd, [pane]),
+      };
+    }
+
+    test.each(GRID)(`${ROW.twoConnections}: %s, %s`, async (shell, mode) => {
+      await cell(ROW.twoConnections, shell, mode, (user) => twoConnections(user, mode));
+    }, CASE_TIMEOUT);
+
+    // ---- Case 3. Breaks if an exec session (no tty) takes a live link: its socket dies with its
+    // command (the helper's rc rule: only a session with SSH_TTY, or a dead link, re-points).
+    async function execSessions(user: TestUser, mode: Mode, mutants: ((t: string) => string)[] = []): Promise<Verdict & { linkKept: boolean; first: PaneResult }> {
+      await installMode(user, mode);
+      for (const m of mutants) mutateHelper(user, m);
+      const link = linkOf(user, mode);
+      const { client: a, pane, sanity } = await loginWithTmux(user, sshd);
+      const sockA = await a.serverSocket();
+      const linkBefore = readlinkOrNull(link);
+      const execs: string[] = [];
+      let execsOk = true;
+      for (let i = 1; i <= 5; i++) {
+        const r = await sshExec(user, sshd, agent, 'true');
+        // Exit 0 and NOTHING on stdout: scp, rsync and git read that stream.
+        if (r.code !== 0 || r.stdout !== '') execsOk = false;
+        execs.push(`exec session ${i}: exit ${r.code}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr.trim())}`);
+        await until(`exec session ${i}'s socket to vanish`, () => {
+          const live = liveAgentSockets(user);
+          return live.length === 1 && live[0] === sockA ? true : undefined;
+        });
+      }
+      const linkAfter = readlinkOrNull(link);
+      const linkKept = linkAfter === sockA;
+      const first = await paneAgentWorks(user, pane);
+      const hopped = await paneHop(user, pane, hop, sshd);
+      return {
+        ok: execsOk && linkKept && allZero(sanity, first, hopped),
+        linkKept,
+        first,
+        detail: [
+          show('fresh pane ssh-add -l', sanity),
+          ...execs,
+          `link before the exec sessions -> ${linkBefore}; after -> ${linkAfter}; login A's socket ${sockA} (kept: ${linkKept})`,
+          show('VERY FIRST command in the pane, ssh-add -l', first),
+          show('pane hop', hopped),
+        ],
+        diag: () => diagnose(user, sshd, [pane]),
+      };
+    }
+
+    test.each(GRID)(`${ROW.execSessions}: %s, %s`, async (shell, mode) => {
+      await cell(ROW.execSessions, shell, mode, (user) => execSessions(user, mode));
+    }, CASE_TIMEOUT);
+
+    // ---- Mutants: the same scenarios against a deliberately broken runtime must fail.
+    test.each(SHELLS)('mutant M1 (heal disabled) makes case 1 fail: %s', async (shell) => {
+      const user = createUser(shell);
+      authorize(user, agent.publicKey);
+      try {
+        const v = await twoConnections(user, 'ours', noHeal);
+        mutantLog.push(`M1 heal disabled, case 1, ${shell}: case ${v.ok ? 'PASSED (mutant survived!)' : 'fails'} (first command exit ${v.first.code})`);
+        expect({ ok: v.ok, firstCode: v.first.code }).toEqual({ ok: false, firstCode: 2 });
+      } finally {
+        user.cleanup();
+      }
+    }, CASE_TIMEOUT);
+
+    test.each(SHELLS)('mutant M3 (exec sessions re-point the link) makes case 3 fail: %s', async (shell) => {
+      const user = createUser(shell);
+      authorize(user, agent.publicKey);
+      try {
+        const v = await execSessions(user, 'ours', [alwaysRepoint]);
+        mutantLog.push(
+          `M3 always re-point, case 3, ${shell}: case ${v.ok ? 'PASSED (mutant survived!)' : 'fails'} ` +
+            `(link kept: ${v.linkKept}; first command exit ${v.first.code}, healed by the preexec path)`,
+        );
+        expect(v.ok).toBe(false);
+        expect(v.linkKept).toBe(false);
+      } finally {
+        user.cleanup();
+      }
+    }, CASE_TIMEOUT);
+
+    test('mutant M3+M1 (re-point, and no heal) makes the first command of case 3 fail: bash', async () => {
+      const user = createUser('bash');
+      authorize(user, agent.publicKey);
+      try {
+        const v = await execSessions(user, 'ours', [alwaysRepoint, noHeal]);
+        mutantLog.push(`M3+M1, case 3, bash: case ${v.ok ? 'PASSED (mutant survived!)' : 'fails'} (first command exit ${v.first.code})`);
+        expect({ ok: v.ok, firstCode: v.first.code }).toEqual({ ok: false, firstCode: 2 });
+      } finally {
+        user.cleanup();
+      }
+    }, CASE_TIMEOUT);
+
+    // ---- Case 4. Breaks if the install puts its block where this bash never reads it
+    // (.bash_profile without .profile/.bashrc; non-login panes via default-command read only
+    // .bashrc), writes over the tmux.conf symlink, drops the user's own rc lines, or if
+    // uninstall does not give back every byte, mode and symlink.
+    function writeLongLivedDotfiles(user: TestUser, shell: Shell): void {
+      const h = user.home;
+      const created: string[] = [];
+      const write = (rel: string, text: string, mode: number) => {
+        const f = path.join(h, rel);
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, text, { mode });
+        fs.chmodSync(f, mode);
+        created.push(f);
+      };
+      write('.bash_profile', '# My login file since 2009: reads neither ~/.profile nor ~/.bashrc.\nexport EDITOR=vi\nPS1=\'\\u@\\h:\\w\\$ \'\n', 0o640);
+      write(
+        'dotfiles/tmux.conf',
+        '# managed in my dotfiles repo\nset -g update-environment "DISPLAY SSH_AUTH_SOCK XAUTHORITY"\nset -g default-command "$SHELL"\nset -g history-limit 5000\n',
+        0o600,
+      );
+      fs.symlinkSync('dotfiles/tmux.conf', path.join(h, '.tmux.conf'));
+      created.push(path.join(h, '.tmux.conf'), path.join(h, 'dotfiles'));
+      write('.ssh/rc', '# my own rc: count the sessions\necho ran >> ~/rc-ran\n', 0o700);
+      if (shell === 'zsh') write('.zshrc', '# my zshrc\nbindkey -e\nHISTSIZE=5000\n', 0o644);
+      if (shell === 'fish') write('.config/fish/config.fish', '# my fish config\nset -gx EDITOR vi\n', 0o644);
+      for (const f of created) fs.lchownSync(f, user.uid, user.gid);
+      for (const d of ['.config', '.config/fish']) {
+        if (fs.existsSync(path.join(h, d))) fs.lchownSync(path.join(h, d), user.uid, user.gid);
+      }
+    }
+
+    test.each(GRID)(`${ROW.dotfiles}: %s, %s`, async (shell, mode) => {
+      await cell(ROW.dotfiles, shell, mode, async (user) => {
+        writeLongLivedDotfiles(user, shell);
+        const before = snapshot(user.home);
+        await installMode(user, mode);
+        const conf = path.join(user.home, '.tmux.conf');
+        const symlinkKept = fs.lstatSync(conf).isSymbolicLink() && fs.readlinkSync(conf) === 'dotfiles/tmux.conf';
+        const seed = await seedScenario(user, sshd);
+        const rcRan = seed.rcRanAfterLogins;
+        const rcKeptRunning = rcRan[0] >= 1 && rcRan[1] > rcRan[0];
+        const detail = [...seed.detail, `~/.tmux.conf still a symlink to dotfiles/tmux.conf: ${symlinkKept}`, `~/rc-ran lines after login 1, 2: ${rcRan}`];
+        let uninstallOk = true;
+        if (mode === 'ours') {
+          const un = await runCli(user, ['uninstall', '--yes']);
+          const diffs = homeDiff(before, snapshot(user.home));
+          const countBefore = rcRanCount(user);
+          const exec = await sshExec(user, sshd, agent, 'true');
+          const rcAfterUninstall = exec.code === 0 && rcRanCount(user) === countBefore + 1;
+          uninstallOk = un.code === 0 && diffs.length === 0 && rcAfterUninstall;
+          detail.push(
+            `uninstall --yes: exit ${un.code}${un.code !== 0 ? `\n${un.stdout}${un.stderr}` : ''}`,
+            `home after uninstall vs before install: ${diffs.length === 0 ? 'identical' : `\n  ${diffs.join('\n  ')}`}`,
+            `user's rc still runs after uninstall: ${rcAfterUninstall}`,
+          );
+        }
+        return {
+          ok: seed.ok && symlinkKept && rcKeptRunning && uninstallOk,
+          detail,
+          diag: async () => `--- second login (tail):\n${clientTail(seed.second)}\n${await diagnose(user, sshd, [seed.oldPane, seed.newPane])}`,
+        };
+      });
+    }, CASE_TIMEOUT);
+
+    // ---- Case 5. Breaks if the install does not reach the running tmux server (set-environment
+    // -g + hooks given live) or prints a line that does not put the old pane on the link.
+    test.each(GRID)(`${ROW.insideTmux}: %s, %s`, async (shell, mode) => {
+      await cell(ROW.insideTmux, shell, mode, async (user) => {
+        const { client: first, pane: oldPane, sanity } = await loginWithTmux(user, sshd);
+        const detail = [show('fresh pane (nothing installed yet) ssh-add -l', sanity)];
+        let line: string;
+        if (mode === 'ours') {
+          const inst = await paneRun(user, oldPane, `${process.execPath} ${path.join(appDir(), 'dist', 'cli.js')} install --yes`);
+          const m = (shell === 'fish' ? /^\s*(set -gx SSH_AUTH_SOCK \S+)/m : /^\s*(export SSH_AUTH_SOCK=\S+)/m).exec(inst.output);
+          if (inst.code !== 0 || !m) throw new Error(`install in the pane: exit ${inst.code}, no line to run found:\n${inst.output}`);
+          line = m[1];
+        } else {
+          installClassicKeepingFiles(user);
+          const link = linkOf(user, mode);
+          line = shell === 'fish' ? `set -gx SSH_AUTH_SOCK ${link}` : `export SSH_AUTH_SOCK=${link}`;
+        }
+        detail.push(`line run in the old pane: ${line}`);
+        await first.kill();
+        const second = await sshLogin(user, sshd, agent, { tty: true, forwardAgent: true });
+        second.type('tmux attach -t main\r');
+        await waitAttached(user, 'main');
+        const newPane = await newWindow(user, second);
+        const newAgent = await paneAgentWorks(user, newPane);
+        const newHop = await paneHop(user, newPane, hop, sshd);
+        const oldBefore = await paneAgentWorks(user, oldPane);
+        await paneTypeLine(user, oldPane, line);
+        const oldAfter = await paneAgentWorks(user, oldPane);
+        const oldHop = await paneHop(user, oldPane, hop, sshd);
+        detail.push(
+          show('new window ssh-add -l', newAgent),
+          show('new window hop', newHop),
+          show('old pane ssh-add -l before the line (still the dead socket; expected 2)', oldBefore),
+          show('old pane ssh-add -l after the line', oldAfter),
+          show('old pane hop', oldHop),
+        );
+        return {
+          ok: allZero(sanity, newAgent, newHop, oldAfter, oldHop),
+          detail,
+          diag: () => diagnose(user, sshd, [oldPane, newPane]),
+        };
+      });
+    }, CASE_TIMEOUT);
+
+    // ---- Case 6. Breaks if the install edits update-environment (drops the user's entries) or
+    // if the client-attached hook does not win over the copy update-environment makes at attach.
+    const UPDATE_ENV: Record<'3.6' | '3.7', string[]> = {
+      '3.6': 'DISPLAY KRB5CCNAME MSYSTEM SSH_ASKPASS SSH_AUTH_SOCK SSH_AGENT_PID SSH_CONNECTION WINDOWID XAUTHORITY'.split(' '),
+      '3.7': 'DISPLAY KRB5CCNAME MSYSTEM SSH_ASKPASS SSH_AUTH_SOCK SSH_AGENT_PID SSH_CONNECTION WINDOWID XAUTHORITY WAYLAND_DISPLAY XDG_SESSION_TYPE'.split(' '),
+    };
+    const TMUX_GRID = (['3.6', '3.7'] as const).flatMap((release) => GRID.map(([shell, mode]) => [release, shell, mode] as const));
+
+    test.each(TMUX_GRID)('6. update-environment of tmux %s: %s, %s', async (release, shell, mode) => {
+      const row = release === '3.6' ? ROW.tmux36 : ROW.tmux37;
+      await cell(row, shell, mode, async (user) => {
+        const conf = path.join(user.home, '.tmux.conf');
+        fs.writeFileSync(conf, `# as shipped by tmux ${release}\nset -g update-environment "${UPDATE_ENV[release].join(' ')}"\n`);
+        fs.chownSync(conf, user.uid, user.gid);
+        await installMode(user, mode);
+        const link = linkOf(user, mode);
+        const seed = await seedScenario(user, sshd);
+        const sessionEnv = (await tmux(user, ['show-environment', '-t', 'main', 'SSH_AUTH_SOCK'])).stdout.trim();
+        const newWindowSock = await paneRun(user, seed.newPane, 'printenv SSH_AUTH_SOCK');
+        const ue = await tmux(user, ['show', '-g', 'update-environment']);
+        const values = ue.stdout.split('\n').filter(Boolean).map((l) => l.replace(/^\S+\s+/, '').replace(/^"(.*)"$/, '$1'));
+        const missing = UPDATE_ENV[release].filter((e) => !values.includes(e));
+        // Ours puts the link into the session environment (the hook); the classic recipe takes
+        // SSH_AUTH_SOCK out of update-environment, so the link reaches panes from the global one.
+        const sessionOk = mode === 'classic' || sessionEnv === `SSH_AUTH_SOCK=${link}`;
+        return {
+          ok: seed.ok && sessionOk && newWindowSock.output === link && missing.length === 0,
+          detail: [
+            ...seed.detail,
+            `tmux show-environment -t main SSH_AUTH_SOCK: ${sessionEnv || '(nothing)'} (link ${link})`,
+            `new window's SSH_AUTH_SOCK: ${newWindowSock.output}`,
+            `update-environment now: ${values.join(' ')}; user's entries missing: ${missing.join(' ') || 'none'}`,
+          ],
+          diag: () => diagnose(user, sshd, [seed.oldPane, seed.newPane]),
+        };
+      });
+    }, CASE_TIMEOUT);
+  });
+
+  // -------------------------------------------------------------------------------------------
+  describe('sshd with PermitUserRC no', () => {
+    let sshd: Sshd;
+    beforeAll(async () => {
+      sshd = await startSshd({ permitUserRC: false });
+    });
+    afterAll(async () => {
+      await sshd?.stop();
+    });
+
+    // ---- Case 2. Breaks if the login shell outside tmux does not re-point the link (the
+    // profile/bashrc/zshrc/fish blocks) or the tmux shells do not use the link: ~/.ssh/rc never runs.
+    test.each(GRID)(`${ROW.noUserRc}: %s, %s`, async (shell, mode) => {
+      await cell(ROW.noUserRc, shell, mode, async (user) => {
+        await installMode(user, mode);
+        const seed = await seedScenario(user, sshd);
+        const link = linkOf(user, mode);
+        return {
+          ok: seed.ok,
+          detail: [...seed.detail, `link ${link} -> ${readlinkOrNull(link)}`],
+          diag: async () => `--- second login (tail):\n${clientTail(seed.second)}\n${await diagnose(user, sshd, [seed.oldPane, seed.newPane])}`,
+        };
+      });
+    }, CASE_TIMEOUT);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+function report(): void {
+  const rows = Object.values(ROW);
+  const header = '| case | shell | ssh-tmux-fix | classic `ln -sf` recipe |\n|---|---|---|---|';
+  const lines = rows.flatMap((row) =>
+    SHELLS.map((shell) => `| ${row} | ${shell} | ${results.get(cellKey(row, shell, 'ours')) ?? 'not run'} | ${results.get(cellKey(row, shell, 'classic')) ?? 'not run'} |`),
+  );
+  const table = `${header}\n${lines.join('\n')}`;
+  console.log(`ssh-tmux-fix e2e matrix (pass = the scenario works for the user):\n${table}\n\n${mutantLog.join('\n')}`);
+  const complete = rows.every((row) => SHELLS.every((shell) => MODES.every((mode) => results.has(cellKey(row, shell, mode)))));
+  if (!complete) return; // a partial run (-t filter, a crash) must not overwrite the document
+  const doc =
+    '# ssh-tmux-fix beside the classic `ln -sf` recipe\n\n' +
+    'Each row is one end-to-end scenario of `test/e2e/matrix.test.ts` (real sshd, ssh-agent, ssh client and ' +
+    'tmux 3.3a), run once with ssh-tmux-fix installed and once with the widely copied `~/.ssh/rc` + ' +
+    '`ln -sf` recipe instead, for a user whose login shell is bash, zsh or fish. "pass" means the agent ' +
+    'works where the scenario needs it (and, for case 4, that uninstall restores the home byte for byte; ' +
+    'for case 6, that the user\'s update-environment entries survive); this file is written by that test.\n\n' +
+    `${table}\n`;
+  fs.writeFileSync(path.join(REPO_DIR, 'docs', 'comparison.md'), doc);
+}
