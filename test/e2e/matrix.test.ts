@@ -81,6 +81,8 @@ const CLASSIC_EXPECTED: Record<Row, boolean> = {
 
 const results = new Map<string, 'pass' | 'FAIL' | 'error'>();
 const mutantLog: string[] = [];
+/** Why each failing cell failed (the classic recipe's failures), printed with the table. */
+const failureNotes: string[] = [];
 const cellKey = (row: Row, shell: Shell, mode: Mode) => `${row}|${shell}|${mode}`;
 
 interface Verdict {
@@ -249,6 +251,7 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
     try {
       const verdict = await body(user);
       results.set(cellKey(row, shell, mode), verdict.ok ? 'pass' : 'FAIL');
+      if (!verdict.ok) failureNotes.push(`${row}, ${shell}, ${mode}:\n    ${verdict.detail.join('\n    ')}`);
       if (verdict.ok !== expected) {
         message =
           `${row}, ${shell}, ${mode}: expected ${expected ? 'pass' : 'FAIL'}, got ${verdict.ok ? 'pass' : 'FAIL'}\n` +
@@ -623,7 +626,7 @@ function report(): void {
     SHELLS.map((shell) => `| ${row} | ${shell} | ${results.get(cellKey(row, shell, 'ours')) ?? 'not run'} | ${results.get(cellKey(row, shell, 'classic')) ?? 'not run'} |`),
   );
   const table = `${header}\n${lines.join('\n')}`;
-  console.log(`ssh-tmux-fix e2e matrix (pass = the scenario works for the user):\n${table}\n\n${mutantLog.join('\n')}`);
+  console.log(`ssh-tmux-fix e2e matrix (pass = the scenario works for the user):\n${table}\n\nMutants:\n${mutantLog.join('\n')}\n\nWhy the failing cells fail:\n${failureNotes.join('\n')}`);
   const complete = rows.every((row) => SHELLS.every((shell) => MODES.every((mode) => results.has(cellKey(row, shell, mode)))));
   if (!complete) return; // a partial run (-t filter, a crash) must not overwrite the document
   const doc =

@@ -49,8 +49,8 @@ function readLink(user: TestUser): string | undefined {
   }
 }
 
-async function install(user: TestUser): Promise<void> {
-  const r = await runCli(user, ['install', '--yes']);
+async function install(user: TestUser, env?: Record<string, string>): Promise<void> {
+  const r = await runCli(user, ['install', '--yes'], env);
   if (r.code !== 0) throw new Error(`install failed (${r.code}):\n${r.stdout}${r.stderr}`);
 }
 
@@ -289,11 +289,37 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
   // -----------------------------------------------------------------------------------------
   // 3. Burst
 
-  test(`burst: ${BURST} concurrent forwarded logins, the link is never missing`, async () => {
+  /**
+   * An `ln` whose --version looks like coreutils 8.32 (no atomic -sfn), for the install's
+   * detection only: the helper it writes then replaces the link with ln -s and mv -f, as it does
+   * on BusyBox and BSD systems. At run time the real ln is used either way.
+   */
+  function oldLnPath(): string {
+    const dir = path.join(base(), 'old-ln');
+    if (!fs.existsSync(dir)) {
+      fs.mkdirSync(dir, { mode: 0o755 });
+      const ln = path.join(dir, 'ln');
+      fs.writeFileSync(ln, '#!/bin/sh\n[ "$1" = --version ] && { echo "ln (GNU coreutils) 8.32"; exit 0; }\nexec /bin/ln "$@"\n');
+      fs.chmodSync(ln, 0o755);
+    }
+    return `${dir}:/usr/local/bin:/usr/bin:/bin`;
+  }
+
+  test.each([
+    ['GNU ln -sfn', false],
+    ['ln -s and mv -f (no atomic ln -sfn)', true],
+  ])(`burst: ${BURST} concurrent forwarded logins, the link is never missing; helper with %s`, async (_what, oldLn) => {
     const user = newUser('bash');
     try {
-      await install(user);
+      await install(user, oldLn ? { PATH: oldLnPath() } : undefined);
       const link = linkOf(user);
+      const helper = fs.readFileSync(path.join(linkDir(user), 'refresh.sh'), 'utf8');
+      if (oldLn) {
+        expect(helper).toMatch(/mv -f/);
+        expect(helper).not.toMatch(/ln -sfn/);
+      } else {
+        expect(helper).toMatch(/ln -sfn/);
+      }
 
       // The interactive login that stays open, with a tmux session started before the burst.
       const main = await sshLogin(user, sshd, agent);
