@@ -7,6 +7,7 @@ import * as doctor from './commands/doctor';
 import * as install from './commands/install';
 import * as rollback from './commands/rollback';
 import * as snippet from './commands/snippet';
+import * as status from './commands/status';
 import * as uninstall from './commands/uninstall';
 
 function fail(err: unknown): void {
@@ -31,6 +32,7 @@ yargs(hideBin(process.argv))
   .command(install)
   .command(uninstall)
   .command(rollback)
+  .command(status)
   .command(doctor)
   .command(snippet)
   .option('verbose', { type: 'boolean', default: false, describe: 'Print more detail' })

@@ -1,26 +1,38 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
+import { VERSION } from '../context';
 import { diagnose, Finding } from '../doctor';
 import { GlobalArgs, paint, resolveHome, withHome } from './common';
 
-export const command = ['doctor', 'status'];
-export const describe = 'Explain the agent situation of this shell, one finding a line (status is the short form)';
+export const command = 'doctor';
+export const describe = 'Explain the agent situation of this shell, one finding a line, each with its fix';
+
+export function withJson(y: Argv) {
+  return withHome(y).option('json', {
+    type: 'boolean',
+    default: false,
+    describe: 'Print the findings as JSON: {version, ok, findings: [{id, level, message, fix?}]}',
+  });
+}
 
 export function builder(y: Argv) {
-  return withHome(y)
-    .option('json', { type: 'boolean', default: false, describe: 'Print the findings as JSON: {version, ok, findings: [{id, level, message, fix?}]}' })
-    .example('$0 doctor', 'what is broken and the one-line fix')
-    .example('$0 status --json', 'the same as JSON, for scripts and fleets');
+  return withJson(y)
+    .example('$0 doctor', 'what is broken, and the one-line fix')
+    .example('$0 doctor --json', 'the same as JSON, for scripts and fleets');
 }
 
 const MARK: Record<Finding['level'], string> = { ok: paint('32', 'ok  '), warn: paint('33', 'warn'), fail: paint('31', 'fail') };
 
 export function handler(args: ArgumentsCamelCase<GlobalArgs & { json?: boolean }>): void {
+  report(args, false);
+}
+
+/** Prints the findings; the short form leaves out the ok lines but install and link. */
+export function report(args: GlobalArgs & { json?: boolean }, short: boolean): void {
   const { he } = resolveHome(args.home);
   const findings = diagnose(he);
   const ok = !findings.some((f) => f.level === 'fail');
-  const short = process.argv.slice(2).includes('status');
   if (args.json) {
-    process.stdout.write(`${JSON.stringify({ version: require('../context').VERSION, ok, findings }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ version: VERSION, ok, findings }, null, 2)}\n`);
   } else {
     for (const f of findings) {
       if (short && f.level === 'ok' && !['installed', 'link'].includes(f.id)) continue;
