@@ -251,6 +251,7 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
     try {
       const verdict = await body(user);
       results.set(cellKey(row, shell, mode), verdict.ok ? 'pass' : 'FAIL');
+      if (process.env.STF_MATRIX_VERBOSE) console.log(`${row}, ${shell}, ${mode}: ${verdict.ok ? 'pass' : 'FAIL'}\n${verdict.detail.join('\n')}`);
       if (!verdict.ok) failureNotes.push(`${row}, ${shell}, ${mode}:\n    ${verdict.detail.join('\n    ')}`);
       if (verdict.ok !== expected) {
         message =
@@ -466,9 +467,13 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
       created.push(path.join(h, '.tmux.conf'), path.join(h, 'dotfiles'));
       write('.ssh/rc', '# my own rc: count the sessions\necho ran >> ~/rc-ran\n', 0o700);
       if (shell === 'zsh') write('.zshrc', '# my zshrc\nbindkey -e\nHISTSIZE=5000\n', 0o644);
-      if (shell === 'fish') write('.config/fish/config.fish', '# my fish config\nset -gx EDITOR vi\n', 0o644);
+      if (shell === 'fish') {
+        write('.config/fish/config.fish', '# my fish config\nset -gx EDITOR vi\n', 0o644);
+        // A fish user of long standing has the directories fish's first interactive start makes.
+        for (const d of ['completions', 'conf.d', 'functions']) fs.mkdirSync(path.join(h, '.config/fish', d), { mode: 0o755 });
+      }
       for (const f of created) fs.lchownSync(f, user.uid, user.gid);
-      for (const d of ['.config', '.config/fish']) {
+      for (const d of ['.config', '.config/fish', '.config/fish/completions', '.config/fish/conf.d', '.config/fish/functions']) {
         if (fs.existsSync(path.join(h, d))) fs.lchownSync(path.join(h, d), user.uid, user.gid);
       }
     }
@@ -478,12 +483,29 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         writeLongLivedDotfiles(user, shell);
         const before = snapshot(user.home);
         await installMode(user, mode);
+        // The comparator must see the install's own writes, through the symlink, and no others
+        // than expected: the user's rc, the tmux.conf behind the link, the bash login file.
+        const installDiff = homeDiff(before, snapshot(user.home));
+        const changed = (rel: string) => installDiff.some((d) => d.startsWith(`~ ${rel}:`));
+        const installSeen = changed('.ssh/rc') && changed('dotfiles/tmux.conf') && (mode === 'classic' || changed('.bash_profile'));
         const conf = path.join(user.home, '.tmux.conf');
         const symlinkKept = fs.lstatSync(conf).isSymbolicLink() && fs.readlinkSync(conf) === 'dotfiles/tmux.conf';
         const seed = await seedScenario(user, sshd);
         const rcRan = seed.rcRanAfterLogins;
         const rcKeptRunning = rcRan[0] >= 1 && rcRan[1] > rcRan[0];
-        const detail = [...seed.detail, `~/.tmux.conf still a symlink to dotfiles/tmux.conf: ${symlinkKept}`, `~/rc-ran lines after login 1, 2: ${rcRan}`];
+        // default-command "$SHELL": the panes must be non-login shells (argv[0] without '-').
+        const paneArgv0 = await Promise.all([seed.oldPane, seed.newPane].map(async (p) => {
+          const pid = (await tmux(user, ['display-message', '-p', '-t', p, '#{pane_pid}'])).stdout.trim();
+          return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+        }));
+        const nonLoginPanes = paneArgv0.every((a) => !a.startsWith('-'));
+        const detail = [
+          ...seed.detail,
+          `install changed (seen by the comparator): ${installDiff.map((d) => d.split('\n')[0]).join('; ')}`,
+          `pane shells' argv[0]: ${paneArgv0.join(', ')} (non-login: ${nonLoginPanes})`,
+          `~/.tmux.conf still a symlink to dotfiles/tmux.conf: ${symlinkKept}`,
+          `~/rc-ran lines after login 1, 2: ${rcRan}`,
+        ];
         let uninstallOk = true;
         if (mode === 'ours') {
           const un = await runCli(user, ['uninstall', '--yes']);
@@ -499,7 +521,7 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
           );
         }
         return {
-          ok: seed.ok && symlinkKept && rcKeptRunning && uninstallOk,
+          ok: seed.ok && installSeen && nonLoginPanes && symlinkKept && rcKeptRunning && uninstallOk,
           detail,
           diag: async () => `--- second login (tail):\n${clientTail(seed.second)}\n${await diagnose(user, sshd, [seed.oldPane, seed.newPane])}`,
         };
