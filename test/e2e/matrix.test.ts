@@ -537,7 +537,8 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         let line: string;
         if (mode === 'ours') {
           const inst = await paneRun(user, oldPane, `${process.execPath} ${path.join(appDir(), 'dist', 'cli.js')} install --yes`);
-          const m = (shell === 'fish' ? /^\s*(set -gx SSH_AUTH_SOCK \S+)/m : /^\s*(export SSH_AUTH_SOCK=\S+)/m).exec(inst.output);
+          // The whole line as printed, trailing comment included: that is what people paste.
+          const m = (shell === 'fish' ? /^\s*(set -gx SSH_AUTH_SOCK .*?)\s*$/m : /^\s*(export SSH_AUTH_SOCK=.*?)\s*$/m).exec(inst.output);
           if (inst.code !== 0 || !m) throw new Error(`install in the pane: exit ${inst.code}, no line to run found:\n${inst.output}`);
           line = m[1];
         } else {
@@ -555,19 +556,27 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         const newHop = await paneHop(user, newPane, hop, sshd);
         const oldBefore = await paneAgentWorks(user, oldPane);
         await paneTypeLine(user, oldPane, line);
+        // The line itself must run cleanly in that shell: exit status 0.
+        const statusFile = path.join(user.workDir, 'line-status');
+        await paneTypeLine(user, oldPane, `echo ${shell === 'fish' ? '$status' : '$?'} >${statusFile}`);
+        const lineStatus = await until('the status of the pasted line', () => {
+          const t = fs.existsSync(statusFile) ? fs.readFileSync(statusFile, 'utf8') : '';
+          return t.endsWith('\n') ? Number(t) : undefined;
+        });
         const oldAfter = await paneAgentWorks(user, oldPane);
         const oldHop = await paneHop(user, oldPane, hop, sshd);
         detail.push(
           show('new window ssh-add -l', newAgent),
           show('new window hop', newHop),
           show('old pane ssh-add -l before the line (still the dead socket; expected 2)', oldBefore),
+          `exit status of the pasted line in the ${shell} pane: ${lineStatus}`,
           show('old pane ssh-add -l after the line', oldAfter),
           show('old pane hop', oldHop),
         );
         return {
-          ok: allZero(sanity, newAgent, newHop, oldAfter, oldHop),
+          ok: allZero(sanity, newAgent, newHop, oldAfter, oldHop) && lineStatus === 0,
           detail,
-          diag: () => diagnose(user, sshd, [oldPane, newPane]),
+          diag: () => diagnose(user, sshd, [oldPane]),
         };
       });
     }, CASE_TIMEOUT);
@@ -593,7 +602,8 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         const newWindowSock = await paneRun(user, seed.newPane, 'printenv SSH_AUTH_SOCK');
         const ue = await tmux(user, ['show', '-g', 'update-environment']);
         const values = ue.stdout.split('\n').filter(Boolean).map((l) => l.replace(/^\S+\s+/, '').replace(/^"(.*)"$/, '$1'));
-        const missing = UPDATE_ENV[release].filter((e) => !values.includes(e));
+        // The classic recipe drops SSH_AUTH_SOCK on purpose; count only its collateral losses.
+        const missing = UPDATE_ENV[release].filter((e) => !values.includes(e) && !(mode === 'classic' && e === 'SSH_AUTH_SOCK'));
         // Ours puts the link into the session environment (the hook); the classic recipe takes
         // SSH_AUTH_SOCK out of update-environment, so the link reaches panes from the global one.
         const sessionOk = mode === 'classic' || sessionEnv === `SSH_AUTH_SOCK=${link}`;
