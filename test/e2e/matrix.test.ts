@@ -83,6 +83,8 @@ const results = new Map<string, 'pass' | 'FAIL' | 'error'>();
 const mutantLog: string[] = [];
 /** Why each failing cell failed (the classic recipe's failures), printed with the table. */
 const failureNotes: string[] = [];
+/** Failing ssh-tmux-fix cells, explained under the table in docs/comparison.md. */
+const oursNotes: string[] = [];
 const cellKey = (row: Row, shell: Shell, mode: Mode) => `${row}|${shell}|${mode}`;
 
 interface Verdict {
@@ -90,6 +92,8 @@ interface Verdict {
   /** Exit codes and facts, one line each, for the failure message. */
   detail: string[];
   diag?: () => Promise<string>;
+  /** One line for docs/comparison.md when an ssh-tmux-fix cell fails. */
+  note?: string;
 }
 
 const linkOf = (user: TestUser, mode: Mode) =>
@@ -252,6 +256,7 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
       const verdict = await body(user);
       results.set(cellKey(row, shell, mode), verdict.ok ? 'pass' : 'FAIL');
       if (process.env.STF_MATRIX_VERBOSE) console.log(`${row}, ${shell}, ${mode}: ${verdict.ok ? 'pass' : 'FAIL'}\n${verdict.detail.join('\n')}`);
+      if (!verdict.ok && mode === 'ours') oursNotes.push(`- ${row}, ${shell}: ${verdict.note ?? 'see the test output'}`);
       if (!verdict.ok) failureNotes.push(`${row}, ${shell}, ${mode}:\n    ${verdict.detail.join('\n    ')}`);
       if (verdict.ok !== expected) {
         message =
@@ -283,14 +288,24 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
     newPane: string;
     second: SshSession;
     rcRanAfterLogins: number[];
+    /** readlink of `link` once each login's shell was up, and each login's forwarded socket. */
+    linkAfterLogins: (string | null)[];
+    sockets: string[];
   }
 
   /** The seed scenario: login, tmux, the connection drops, login again, attach, use the agent. */
-  async function seedScenario(user: TestUser, sshd: Sshd): Promise<SeedOutcome> {
-    const { client: first, pane: oldPane, sanity } = await loginWithTmux(user, sshd);
+  async function seedScenario(user: TestUser, sshd: Sshd, link?: string): Promise<SeedOutcome> {
+    const first = await sshLogin(user, sshd, agent, { tty: true, forwardAgent: true });
+    const linkAfterLogins = [link ? readlinkOrNull(link) : null];
+    first.type('tmux new-session -s main\r');
+    const oldPane = await sessionPane(user, 'main');
+    const sanity = await paneAgentWorks(user, oldPane);
     const rcRanAfterLogins = [rcRanCount(user)];
+    const sockets = [await first.serverSocket()];
     await first.kill();
     const second = await sshLogin(user, sshd, agent, { tty: true, forwardAgent: true });
+    linkAfterLogins.push(link ? readlinkOrNull(link) : null);
+    sockets.push(await second.serverSocket());
     rcRanAfterLogins.push(rcRanCount(user));
     second.type('tmux attach -t main\r');
     await waitAttached(user, 'main');
@@ -312,6 +327,8 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
       newPane,
       second,
       rcRanAfterLogins,
+      linkAfterLogins,
+      sockets,
     };
   }
 
@@ -576,6 +593,11 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         return {
           ok: allZero(sanity, newAgent, newHop, oldAfter, oldHop) && lineStatus === 0,
           detail,
+          note:
+            lineStatus !== 0 && allZero(sanity, newAgent, newHop, oldAfter, oldHop)
+              ? `the agent works, but the line the install prints, \`${line.replace(/'[^']*'/, "'…'")}\`, exits ${lineStatus} when pasted ` +
+                `into the ${shell} pane${shell === 'zsh' ? ' ("export: not valid in this context: bash,": zsh takes `#` as a comment at the prompt only with `setopt interactivecomments`)' : ''}`
+              : undefined,
           diag: () => diagnose(user, sshd, [oldPane]),
         };
       });
@@ -636,11 +658,16 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
     test.each(GRID)(`${ROW.noUserRc}: %s, %s`, async (shell, mode) => {
       await cell(ROW.noUserRc, shell, mode, async (user) => {
         await installMode(user, mode);
-        const seed = await seedScenario(user, sshd);
         const link = linkOf(user, mode);
+        const seed = await seedScenario(user, sshd, link);
+        // ~/.ssh/rc cannot have done it: each login shell itself must have taken the link.
+        const loginPath = seed.linkAfterLogins.every((l, i) => l === seed.sockets[i]);
         return {
-          ok: seed.ok,
-          detail: [...seed.detail, `link ${link} -> ${readlinkOrNull(link)}`],
+          ok: seed.ok && loginPath,
+          detail: [
+            ...seed.detail,
+            `link once each login shell was up -> ${seed.linkAfterLogins.map((l) => l ?? '(no link)').join(', ')}; the logins' sockets ${seed.sockets.join(', ')}`,
+          ],
           diag: async () => `--- second login (tail):\n${clientTail(seed.second)}\n${await diagnose(user, sshd, [seed.oldPane, seed.newPane])}`,
         };
       });
@@ -664,10 +691,12 @@ function report(): void {
   const doc =
     '# ssh-tmux-fix beside the classic `ln -sf` recipe\n\n' +
     'Each row is one end-to-end scenario of `test/e2e/matrix.test.ts` (real sshd, ssh-agent, ssh client and ' +
-    'tmux 3.3a), run once with ssh-tmux-fix installed and once with the widely copied `~/.ssh/rc` + ' +
-    '`ln -sf` recipe instead, for a user whose login shell is bash, zsh or fish. "pass" means the agent ' +
-    'works where the scenario needs it (and, for case 4, that uninstall restores the home byte for byte; ' +
-    'for case 6, that the user\'s update-environment entries survive); this file is written by that test.\n\n' +
-    `${table}\n`;
+    'tmux 3.3a), run by that test once with ssh-tmux-fix installed and once with the widely copied `~/.ssh/rc` + ' +
+    '`ln -sf` recipe instead, for a user whose login shell is bash, zsh or fish, and written here by it. "pass" means ' +
+    'the agent works where the scenario needs it (and, for case 4, that uninstall restores the home byte for byte; ' +
+    'for case 5, that the line the install prints runs cleanly; for case 6, that the user\'s update-environment ' +
+    'entries survive).\n\n' +
+    `${table}\n` +
+    (oursNotes.length ? `\nWhere ssh-tmux-fix fails:\n\n${oursNotes.join('\n')}\n` : '');
   fs.writeFileSync(path.join(REPO_DIR, 'docs', 'comparison.md'), doc);
 }

@@ -85,6 +85,20 @@ function expectCookie(display: string, xauthList: string, context: string): void
   }
 }
 
+/**
+ * liveAgentSockets, retried while sshd is removing a closing session's /tmp/ssh-* directory
+ * (its readdir then fails with ENOENT).
+ */
+function liveSockets(user: TestUser): string[] {
+  for (;;) {
+    try {
+      return liveAgentSockets(user);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
 /** Starts a real ssh-agent as `user` listening on `sock`; the caller stops it. */
 async function userAgent(user: TestUser, sock: string): Promise<ChildProcess> {
   const child = spawn('runuser', ['-u', user.name, '--', 'ssh-agent', '-D', '-a', sock], { stdio: 'ignore' });
@@ -346,10 +360,13 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
 
       // 30 logins at once, each with a terminal (so each takes the link) and a forwarded agent.
       const t0 = Date.now();
+      // Each remote command leaves a marker file: the client's last output can be lost when a
+      // pty session closes, the marker cannot.
+      const marker = (i: number) => path.join(user.workDir, `burst-${i}`);
       const burst = await Promise.all(
-        Array.from({ length: BURST }, () => sshLogin(user, sshd, agent, { command: "sleep 1; echo BURST''DONE" })),
+        Array.from({ length: BURST }, (_, i) => sshLogin(user, sshd, agent, { command: `sleep 1; touch ${marker(i)}` })),
       );
-      const done = await Promise.allSettled(burst.map((s) => s.waitFor(/BURSTDONE/, 60_000)));
+      const done = await Promise.allSettled(burst.map((s, i) => s.waitFor(() => fs.existsSync(marker(i)), 60_000)));
       const failed = done.map((d, i) => [d, i] as const).filter(([d]) => d.status === 'rejected');
       const burstMs = Date.now() - t0;
       fs.writeFileSync(stopFile, '');
@@ -369,9 +386,9 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
 
       // The burst sessions have closed: only the open login's socket is left.
       await until('the burst sessions to be torn down', () => {
-        const live = liveAgentSockets(user);
+        const live = liveSockets(user);
         return live.length === 1 && live[0] === mainSock ? true : undefined;
-      }, 20_000, () => `live sockets: ${liveAgentSockets(user).join(' ')}`);
+      }, 20_000, () => `live sockets: ${liveSockets(user).join(' ')}`);
       expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'refresh.sh']);
 
       // The pane from before the burst reaches the agent through the (healed) link.
