@@ -1,0 +1,209 @@
+/*
+ * Every template, rendered for a home whose path holds a space and a single quote, is checked by
+ * the real tools: shellcheck, sh -n, bash -n, zsh -n, fish --no-execute, and a private tmux
+ * server that loads the tmux block. The shell snippets are also run, to see the value they set.
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { insertBlock } from '../../src/blocks';
+import { buildContext, RenderContext, VERSION } from '../../src/context';
+import { render, TemplateName, TEMPLATES } from '../../src/render';
+import { makeRoot, removeAllRoots, run, TEST_PATH } from './helpers';
+
+const NAMES = Object.keys(TEMPLATES) as TemplateName[];
+
+let root: string;
+let home: string;
+let dir: string;
+
+beforeAll(() => {
+  ({ root, home } = makeRoot("o'neil home"));
+  dir = path.join(root, 'rendered');
+  fs.mkdirSync(dir);
+});
+afterAll(removeAllRoots);
+
+function write(name: string, text: string): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, text);
+  return file;
+}
+
+function ok(label: string, res: { code: number | null; stdout: string; stderr: string }): void {
+  if (res.code !== 0) throw new Error(`${label} failed (exit ${res.code}):\n${res.stdout}${res.stderr}`);
+}
+
+test('the home used here really has a space and a single quote in its path', () => {
+  expect(home).toMatch(/ /);
+  expect(home).toMatch(/'/);
+});
+
+test('TEMPLATES names every template file in templates/', () => {
+  const files = fs.readdirSync(path.join(__dirname, '..', '..', 'templates')).filter((f) => f.endsWith('.hbs')).sort();
+  expect(Object.values(TEMPLATES).slice().sort()).toEqual(files);
+});
+
+/** The real tools each rendered template must pass; the tmux block is loaded into tmux below. */
+const CHECKS: Record<TemplateName, [string, string[]][]> = {
+  helper: [['shellcheck', ['-s', 'sh']], ['sh', ['-n']], ['dash', ['-n']], ['bash', ['-n']]],
+  'ssh-rc': [['shellcheck', ['-s', 'sh']], ['sh', ['-n']], ['dash', ['-n']], ['bash', ['-n']]],
+  sh: [['shellcheck', ['-s', 'sh']], ['sh', ['-n']], ['dash', ['-n']], ['bash', ['-n']]],
+  bash: [['shellcheck', ['-s', 'bash']], ['bash', ['-n']]],
+  zsh: [['zsh', ['-n']]],
+  fish: [['fish', ['--no-execute']]],
+  tmux: [],
+};
+
+// Only the helper depends on atomicLn (GNU ln -sfn, or ln + mv); the others render once.
+const CASES: [TemplateName, boolean][] = [...NAMES.map((n): [TemplateName, boolean] => [n, true]), ['helper', false]];
+
+describe.each(CASES)('%s (atomicLn=%s)', (name, atomicLn) => {
+  let ctx: RenderContext;
+  beforeAll(() => {
+    ctx = buildContext(home, atomicLn);
+  });
+
+  test('renders, ends with a newline and names the link or the helper, quoted', () => {
+    const text = render(name, ctx);
+    expect(text.length).toBeGreaterThan(50);
+    expect(text.endsWith('\n')).toBe(true);
+    expect(text).not.toMatch(/undefined|\[object Object\]|\{\{|\}\}/);
+    // The quoted forms, written out by hand: sh '...'\''...', fish '...\'...',
+    // tmux "..." and, inside a quoted hook command, \"...\".
+    const sh = (p: string) => `'${p.split("'").join("'\\''")}'`;
+    const fish = (p: string) => `'${p.split("'").join("\\'")}'`;
+    const forms = [ctx.link, ctx.helper].flatMap((p) => [sh(p), fish(p), `"${p}"`, `\\"${p}\\"`]);
+    expect(forms.some((q) => text.includes(q))).toBe(true);
+    // Never unquoted: the raw path (with its space) only ever appears inside quotes or comments.
+    for (const line of text.split('\n').filter((l) => l.includes(home) && !/^\s*#/.test(l))) {
+      expect(forms.some((q) => line.includes(q))).toBe(true);
+    }
+  });
+
+  const checks = CHECKS[name];
+  if (checks.length > 0) {
+    test(`passes ${checks.map(([cmd, args]) => `${cmd} ${args.join(' ')}`).join(', ')}`, () => {
+      const file = write(`${name}-${atomicLn}`, render(name, ctx));
+      const failures = checks
+        .map(([cmd, args]) => ({ label: `${cmd} ${args.join(' ')}`, res: run(cmd, [...args, file]) }))
+        .filter(({ res }) => res.code !== 0)
+        .map(({ label, res }) => `${label} (exit ${res.code}):\n${res.stdout}${res.stderr}`);
+      expect(failures).toEqual([]);
+    });
+  }
+});
+
+test('control: with a home that has a space but no single quote, sh and bash are shellcheck-clean', () => {
+  // Pins the shellcheck findings above (if any) on the quote in the home path, nothing else.
+  const ctx = buildContext(path.join(root, 'plain home'), true);
+  ok('shellcheck -s sh', run('shellcheck', ['-s', 'sh', write('plain-profile.sh', render('sh', ctx))]));
+  ok('shellcheck -s bash', run('shellcheck', ['-s', 'bash', write('plain-bashrc.bash', render('bash', ctx))]));
+});
+
+describe('the snippets, run by the real shells inside tmux, set SSH_AUTH_SOCK to the link exactly', () => {
+  let ctx: RenderContext;
+  const env = (extra: Record<string, string> = {}) => ({ PATH: TEST_PATH, HOME: home, TMUX: '/tmp/fake,1,0', TERM: 'dumb', ...extra });
+  beforeAll(() => {
+    ctx = buildContext(home, true);
+  });
+
+  test('sh (dash, interactive)', () => {
+    const file = write('run-profile.sh', render('sh', ctx));
+    const res = run('sh', ['-i', '-c', '. "$1"; printf "%s" "$SSH_AUTH_SOCK"', 'sh', file], { env: env() });
+    expect(res.stdout).toBe(ctx.link);
+  });
+
+  test('bash (interactive, no rc files)', () => {
+    const file = write('run-bashrc.bash', render('bash', ctx));
+    const res = run('bash', ['--norc', '--noprofile', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "$PROMPT_COMMAND"', 'bash', file], { env: env() });
+    expect(res.stdout).toBe(`${ctx.link}|__stf_heal`);
+  });
+
+  test('zsh (interactive, no rc files)', () => {
+    const file = write('run-zshrc.zsh', render('zsh', ctx));
+    const res = run('zsh', ['-f', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "${precmd_functions[*]}"', 'zsh', file], {
+      env: env({ ZDOTDIR: path.join(root, 'no-zdotdir') }),
+    });
+    expect(res.stdout).toBe(`${ctx.link}|__stf_heal`);
+  });
+
+  test('fish (interactive, no config)', () => {
+    const file = write('run-conf.fish', render('fish', ctx));
+    const res = run('fish', ['--no-config', '-i', '-c', 'source $argv[1]; printf "%s" "$SSH_AUTH_SOCK"', file], {
+      env: env({ XDG_CONFIG_HOME: path.join(root, 'no-xdg'), XDG_DATA_HOME: path.join(root, 'no-xdg') }),
+    });
+    expect(res.stdout).toBe(ctx.link);
+  });
+});
+
+describe('the helper, run by /bin/sh, points the link at a socket of this user', () => {
+  let ctx: RenderContext;
+  let server: net.Server;
+  let sock: string;
+  beforeAll(async () => {
+    ctx = buildContext(home, true);
+    fs.mkdirSync(ctx.linkDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(ctx.helper, render('helper', ctx));
+    sock = path.join(root, 's.sock');
+    server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  test.each([true, false])('login mode, atomicLn=%s: the link is created and prints nothing', (atomicLn) => {
+    fs.writeFileSync(ctx.helper, render('helper', buildContext(home, atomicLn)));
+    fs.rmSync(ctx.link, { force: true });
+    const res = run('/bin/sh', [ctx.helper, 'login'], { env: { PATH: TEST_PATH, HOME: home, SSH_AUTH_SOCK: sock } });
+    expect(res.code).toBe(0);
+    expect(res.stdout).toBe('');
+    expect(fs.readlinkSync(ctx.link)).toBe(sock);
+    // Run again with the link itself as SSH_AUTH_SOCK: it must not make a self-referencing link.
+    const again = run('/bin/sh', [ctx.helper, 'login'], { env: { PATH: TEST_PATH, HOME: home, SSH_AUTH_SOCK: ctx.link } });
+    expect(again.code).toBe(0);
+    expect(fs.readlinkSync(ctx.link)).toBe(sock);
+    expect(fs.readdirSync(ctx.linkDir).sort()).toEqual(['agent.sock', 'refresh.sh']);
+  });
+});
+
+describe('the tmux block, loaded by a real private tmux server', () => {
+  let tmuxTmp: string;
+  const name = `stf-unit-${process.pid}-${Date.now()}`;
+  let ctx: RenderContext;
+  const tmux = (args: string[], extra: Record<string, string> = {}) =>
+    run('tmux', ['-L', name, ...args], { env: { PATH: TEST_PATH, HOME: home, TMUX_TMPDIR: tmuxTmp, TERM: 'xterm', ...extra } });
+
+  beforeAll(() => {
+    ctx = buildContext(home, true);
+    tmuxTmp = path.join(root, 'tmux-tmp');
+    fs.mkdirSync(tmuxTmp, { mode: 0o700 });
+  });
+  afterAll(() => {
+    tmux(['kill-server']);
+  });
+
+  test('global environment and the three hooks hold the link, and the new session gets it too', () => {
+    // The block exactly as the install writes it into ~/.tmux.conf, markers included.
+    const conf = write('tmux.conf', `set -g base-index 1\n${insertBlock('', Buffer.from(render('tmux', ctx), 'utf8').toString('latin1'), VERSION, 'append', false)}`);
+    const started = tmux(['-f', conf, 'new-session', '-d', 'sleep 5'], { SSH_AUTH_SOCK: '/tmp/ssh-bogus/agent.1' });
+    ok('tmux new-session', started);
+
+    const env = tmux(['show-environment', '-g', 'SSH_AUTH_SOCK']);
+    ok('show-environment -g', env);
+    expect(env.stdout).toBe(`SSH_AUTH_SOCK=${ctx.link}\n`);
+
+    const hooks = tmux(['show-hooks', '-g']);
+    ok('show-hooks -g', hooks);
+    const ours = hooks.stdout.split('\n').filter((l) => l.includes('[7311]')).sort();
+    const value = `set-environment SSH_AUTH_SOCK "${ctx.link}"`;
+    expect(ours).toEqual([`client-attached[7311] ${value}`, `client-session-changed[7311] ${value}`, `session-created[7311] ${value}`]);
+
+    // update-environment copied the client's bogus socket into the session; session-created put the link back.
+    const session = tmux(['show-environment', 'SSH_AUTH_SOCK']);
+    expect(session.stdout).toBe(`SSH_AUTH_SOCK=${ctx.link}\n`);
+    // The user's own line before the block still applies.
+    expect(tmux(['show-options', '-gv', 'base-index']).stdout).toBe('1\n');
+  });
+});
