@@ -22,6 +22,7 @@ import {
   startAgent,
   startSshd,
   stripAnsi,
+  tmux,
 } from './harness';
 
 interface Finding {
@@ -218,6 +219,38 @@ describeE2E('doctor against real situations', () => {
       expect(r.code).toBe(1);
       expect(fs.readFileSync(err, 'utf8')).toBe('');
       await second.kill();
+    } finally {
+      user.cleanup();
+    }
+  }, 60_000);
+
+  test('(e) inside a fish pane after the install, with a dead SSH_AUTH_SOCK exported by hand: shell-sock fail', async () => {
+    const user = newUser('fish');
+    try {
+      await install(user);
+      const login = await sshLogin(user, sshd, agent);
+      await login.serverSocket();
+      login.type('tmux new-session -s main\r');
+      const pane = await sessionPane(user, 'main');
+      const context = 'doctor in a fish pane with a dead export';
+
+      // First the pane as installed: it uses the link, and doctor finds nothing to fail.
+      const cli = path.join(appDir(), 'dist', 'cli.js');
+      const good = await paneRun(user, pane, `${process.execPath} ${cli} doctor --json 2>/dev/null`);
+      const goodReport = parseReport({ code: good.code, stdout: good.output }, `${context} (before the export)`);
+      finding(goodReport, 'shell-sock', 'ok', `${context} (before the export)`);
+      expect(goodReport.ok).toBe(true);
+
+      const dead = path.join(user.workDir, 'gone', 'agent.sock');
+      await tmux(user, ['send-keys', '-t', pane, '-l', `set -gx SSH_AUTH_SOCK ${dead}`]);
+      await tmux(user, ['send-keys', '-t', pane, 'Enter']);
+      const r = await paneRun(user, pane, `${process.execPath} ${cli} doctor --json 2>/dev/null`);
+      const report = parseReport({ code: r.code, stdout: r.output }, context);
+      const f = finding(report, 'shell-sock', 'fail', context);
+      expect(f.message).toContain(dead);
+      finding(report, 'link', 'ok', context);
+      expect(r.code).toBe(1);
+      await login.kill();
     } finally {
       user.cleanup();
     }
