@@ -155,7 +155,7 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
   // 1. X11
 
   describe('X11: the ~/.ssh/rc block feeds sshd\'s cookie to xauth', () => {
-    test.each(SHELLS)('%s user with the fix: ssh -X and ssh -Y logins have their cookie', async (shell) => {
+    test.each(SHELLS)('%s user with the fix: ssh -X and ssh -Y logins and exec sessions have their cookie', async (shell) => {
       const user = newUser(shell);
       try {
         await install(user);
@@ -167,6 +167,17 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
           expectCookie(r.display, r.stdout, `${shell}, ssh -${x11}`);
           expect(r.stderr).toBe('');
           await session.kill();
+
+          // An exec session without a terminal (ssh -X host xterm) gets its cookie too.
+          fs.rmSync(path.join(user.home, '.Xauthority'), { force: true });
+          const f = path.join(user.workDir, `exec-${x11}`);
+          const exec = await sshLogin(user, sshd, agent, {
+            x11,
+            tty: false,
+            command: `echo "$DISPLAY" >${f}.display; xauth list "$DISPLAY" >${f}.out 2>${f}.err; touch ${f}.done`,
+          });
+          await exec.waitFor(() => fs.existsSync(`${f}.done`), 10_000);
+          expectCookie(fs.readFileSync(`${f}.display`, 'utf8').trim(), fs.readFileSync(`${f}.out`, 'utf8'), `${shell}, ssh -${x11} exec session`);
         }
       } finally {
         user.cleanup();
