@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import { linkOf, VERSION } from './context';
-import { fsError } from './errors';
-import { atomicWrite, removeFile, tempPathOf } from './files';
+import { dirname } from 'node:path';
+import { fsError, StfError } from './errors';
+import { atomicWrite, removeFile, sha256, tempPathOf } from './files';
 import { Plan } from './plan';
 import { BackupSet, StateDir } from './state';
 
@@ -14,8 +15,10 @@ export interface ApplyResult {
  * interrupted run is recovered from), then change each file atomically.
  */
 export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
+  preflight(plan);
   const unlock = state.lock();
   let backupSet: BackupSet | null = null;
+  const owner = homeOwner(plan.home);
   try {
     const createdDirs = plan.createDirs.map((d) => d.path);
     if (plan.changes.length > 0 || plan.createDirs.length > 0) {
@@ -31,13 +34,14 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
       try {
         fs.mkdirSync(dir.path, { mode: dir.mode });
         fs.chmodSync(dir.path, dir.mode);
+        if (owner) fs.chownSync(dir.path, owner.uid, owner.gid);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError('create the directory', dir.path, err);
       }
     }
     for (const change of plan.changes) {
       if (change.after === null) removeFile(change.realPath);
-      else atomicWrite(change.realPath, change.after, change.mode);
+      else atomicWrite(change.realPath, change.after, change.mode, change.before === null ? owner : null);
     }
     if (plan.removeLink) removeFile(linkOf(plan.home));
     for (const dir of plan.removeDirs) removeDirIfEmpty(dir);
@@ -57,10 +61,41 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
   }
 }
 
+/**
+ * Root installing into another user's home (`--home`, a fleet playbook) must leave the files
+ * it creates owned by that user, or the user could not read their own ~/.ssh.
+ */
+function homeOwner(home: string): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  const stat = fs.statSync(home);
+  return stat.uid === 0 ? null : { uid: stat.uid, gid: stat.gid };
+}
+
+/** Refuses before anything is written when a file or directory cannot be changed. */
+function preflight(plan: Plan): void {
+  for (const change of plan.changes) {
+    if (change.before !== null && change.after !== null && (change.mode & 0o200) === 0) {
+      throw new StfError(
+        `${change.path} is read-only (mode ${change.mode.toString(8)}); nothing was changed.\n` +
+          `  next step: make it writable with 'chmod u+w ${change.realPath}', or leave this file out with --shell/--only`,
+      );
+    }
+    let dir = dirname(change.realPath);
+    while (!fs.existsSync(dir)) dir = dirname(dir);
+    try {
+      fs.accessSync(dir, fs.constants.W_OK);
+    } catch (err) {
+      throw fsError('write into the directory of', change.path, err);
+    }
+  }
+}
+
 /** Puts back every file of a set as it was before its run, and removes the dirs it made. */
 function undoSet(state: StateDir, set: BackupSet): void {
   for (const entry of set.files) {
     removeFile(tempPathOf(entry.realPath));
+    // A file the run never got to is already right; rewriting it could fail for no reason.
+    if (currentSha(entry.realPath) === entry.sha256) continue;
     if (entry.existed) atomicWrite(entry.realPath, state.readBlob(set, entry), entry.mode ?? 0o644);
     else removeFile(entry.realPath);
   }
@@ -82,6 +117,14 @@ export function recoverInterrupted(state: StateDir): BackupSet | null {
     return last;
   } finally {
     unlock();
+  }
+}
+
+function currentSha(path: string): string | null {
+  try {
+    return sha256(fs.readFileSync(path));
+  } catch {
+    return null;
   }
 }
 

@@ -99,7 +99,8 @@ function renderBlock(body: string, version: string, flags: { created: boolean; a
 
 /** Adds a block to content that has none. `existed` is false when the file is new. */
 export function insertBlock(content: string, body: string, version: string, placement: Placement, existed: boolean): string {
-  if (placement === 'top') {
+  // A lone `#!` line without a newline stays first: the block goes after it.
+  if (placement === 'top' && !(content.startsWith('#!') && !content.includes('\n'))) {
     // Keep a leading #! line first; the block runs before the user's own lines.
     const firstNl = content.indexOf('\n');
     const at = content.startsWith('#!') && firstNl !== -1 ? firstNl + 1 : 0;

@@ -1,5 +1,6 @@
 /**
- * A unified diff of two versions of a file. Our changes are one inserted, replaced or
+ * A unified diff of two versions of a file, as a latin1 string: write it out with
+ * Buffer.from(diff, 'latin1') to get the file's own bytes back. Our changes are one inserted, replaced or
  * removed block, so one hunk between the common head and tail is the minimal diff.
  */
 export function unifiedDiff(path: string, before: Buffer | null, after: Buffer | null, context = 3): string {
@@ -27,7 +28,8 @@ export function unifiedDiff(path: string, before: Buffer | null, after: Buffer |
 
 function splitLines(data: Buffer | null): string[] {
   if (data === null || data.length === 0) return [];
-  const text = data.toString('utf8');
+  // latin1: one char per byte, so any bytes (not only valid UTF-8) come out as they were.
+  const text = data.toString('latin1');
   const parts = text.split(/(?<=\n)/);
   return parts;
 }

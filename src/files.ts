@@ -67,13 +67,15 @@ export function tempPathOf(realPath: string): string {
  * Replaces a file's bytes all at once: a temporary file in the same directory, flushed,
  * given the final mode, then renamed over the target. A crash leaves old or new, never half.
  */
-export function atomicWrite(realPath: string, data: Buffer, mode: number): void {
+export function atomicWrite(realPath: string, data: Buffer, mode: number, newOwner: { uid: number; gid: number } | null = null): void {
   const tmp = tempPathOf(realPath);
   try {
     fs.rmSync(tmp, { force: true });
+    const owner = ownerOf(realPath) ?? newOwner;
     const fd = fs.openSync(tmp, 'wx', 0o600);
     try {
       fs.writeSync(fd, data);
+      if (owner) fs.fchownSync(fd, owner.uid, owner.gid);
       fs.fchmodSync(fd, mode);
       fs.fsyncSync(fd);
     } finally {
@@ -83,6 +85,17 @@ export function atomicWrite(realPath: string, data: Buffer, mode: number): void 
   } catch (err) {
     fs.rmSync(tmp, { force: true });
     throw fsError('write', realPath, err);
+  }
+}
+
+/** The owner to keep when the writer may change it (root): the file's current one. */
+function ownerOf(path: string): { uid: number; gid: number } | null {
+  if (process.getuid?.() !== 0) return null;
+  try {
+    const stat = fs.statSync(path);
+    return { uid: stat.uid, gid: stat.gid };
+  } catch {
+    return null;
   }
 }
 

@@ -89,11 +89,7 @@ export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Par
       if (isEdited(content, block) && !force) refuseEdited(state, block, 'replaced');
       after = replaceBlock(content, block, body, VERSION);
     }
-    for (const dir of missingDirs(dirname(state.realPath))) {
-      if (!plan.createDirs.some((d) => d.path === dir)) {
-        plan.createDirs.push({ path: dir, mode: dir === sshDir || dir.startsWith(`${sshDir}/`) ? 0o700 : 0o755 });
-      }
-    }
+    addMissingDirs(plan, he.home, state.realPath);
     plan.changes.push({
       path: target.path,
       realPath: state.realPath,
@@ -105,6 +101,16 @@ export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Par
     });
   }
   return plan;
+}
+
+/** Directories a file needs; anything under ~/.ssh is made 0700 like ~/.ssh itself. */
+function addMissingDirs(plan: Plan, home: string, file: string): void {
+  const sshDir = join(home, '.ssh');
+  for (const dir of missingDirs(dirname(file))) {
+    if (!plan.createDirs.some((d) => d.path === dir)) {
+      plan.createDirs.push({ path: dir, mode: dir === sshDir || dir.startsWith(`${sshDir}/`) ? 0o700 : 0o755 });
+    }
+  }
 }
 
 function sshDirWarnings(sshDir: string, warnings: string[]): void {
@@ -177,6 +183,7 @@ export function planRollback(he: HomeEnv, state: StateDir, id?: string): Plan {
     const file = readFileState(entry.path);
     const after = entry.existed ? state.readBlob(set, entry) : null;
     if (file.content === null ? after === null : after !== null && file.content.equals(after)) continue;
+    if (after !== null) addMissingDirs(plan, he.home, file.realPath);
     plan.changes.push({
       path: entry.path,
       realPath: file.realPath,
@@ -187,6 +194,7 @@ export function planRollback(he: HomeEnv, state: StateDir, id?: string): Plan {
       summary: after === null ? 'delete (did not exist before)' : 'restore',
     });
   }
-  plan.removeDirs = [...set.createdDirs].sort((a, b) => b.length - a.length);
+  // Directories the restored set's own run created go away again (when empty).
+  plan.removeDirs = set.createdDirs.filter((d) => !plan.createDirs.some((c) => c.path === d)).sort((a, b) => b.length - a.length);
   return plan;
 }

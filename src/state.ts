@@ -127,11 +127,16 @@ export class StateDir {
 
   private newId(): string {
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    const taken = new Set(this.listSets().map((s) => s.id));
-    for (let n = 1; ; n += 1) {
-      const id = `${stamp}-${n}`;
-      if (!taken.has(id) && !fs.existsSync(join(this.backupsDir, id))) return id;
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(this.backupsDir);
+    } catch {
+      // no sets yet
     }
+    // One more than any set of the same second, even a pruned one: ids only ever grow.
+    const used = names.filter((n) => n.startsWith(`${stamp}-`)).map((n) => Number(n.slice(stamp.length + 1)));
+    const next = Math.max(0, ...used.filter(Number.isInteger)) + 1;
+    return `${stamp}-${String(next).padStart(4, '0')}`;
   }
 
   /**

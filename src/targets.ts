@@ -85,7 +85,7 @@ export function targetsFor(he: HomeEnv, parts: readonly Part[]): Target[] {
     add(join(home, '.bashrc'), 'bash');
     const login = bashLoginFile(home);
     // A login bash that reads ~/.profile gets the POSIX block there; .bash_profile gets ours.
-    if (!login.endsWith('.profile')) add(login, 'bash');
+    add(login, login.endsWith('.profile') ? 'sh' : 'bash');
   }
   if (want.has('zsh')) add(join(he.zdotdir, '.zshrc'), 'zsh');
   if (want.has('fish')) add(fishDropIn(he), 'fish', true);

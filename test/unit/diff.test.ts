@@ -28,7 +28,7 @@ function applyDiff(before: Buffer | null, diff: string): Buffer {
   const out = path.join(work, 'out');
   const diffFile = path.join(work, 'the.diff');
   fs.writeFileSync(orig, before ?? Buffer.alloc(0));
-  fs.writeFileSync(diffFile, diff); // as the CLI prints it: a JS string, UTF-8 encoded
+  fs.writeFileSync(diffFile, Buffer.from(diff, 'latin1')); // as the CLI prints it: byte for byte
   fs.rmSync(out, { force: true });
   const res = run('patch', ['-s', '-f', '--fuzz=0', '--no-backup-if-mismatch', '--reject-file=-', '-o', out, orig, diffFile]);
   if (res.code !== 0) throw new Error(`patch refused the diff (exit ${res.code}): ${res.stdout}${res.stderr}\n--- diff ---\n${diff}`);

@@ -226,9 +226,12 @@ describe('backup sets and rollback', () => {
     expect(sets.map((s) => s.action)).toEqual(['install', 'uninstall']);
     expect(lines).toHaveLength(2);
     // --shell bash: ssh-rc, bash and tmux parts (sh only when asked for or by default).
-    const installFiles = '~/.ssh/ssh-tmux-fix/refresh.sh, ~/.ssh/rc, ~/.bashrc, ~/.tmux.conf';
+    // bash reads ~/.profile as a login shell here (no ~/.bash_profile): it gets the POSIX block.
+    const installFiles = '~/.ssh/ssh-tmux-fix/refresh.sh, ~/.ssh/rc, ~/.bashrc, ~/.profile, ~/.tmux.conf';
     expect(lines[0]).toBe(`${sets[0].id}  ${sets[0].time}  install ${VERSION}  ${installFiles}`);
-    expect(lines[1]).toBe(`${sets[1].id}  ${sets[1].time}  uninstall ${VERSION}  ${installFiles}`);
+    // Uninstall looks at every file any install may have written, in the order of all parts.
+    const uninstallFiles = '~/.ssh/ssh-tmux-fix/refresh.sh, ~/.ssh/rc, ~/.profile, ~/.bashrc, ~/.tmux.conf';
+    expect(lines[1]).toBe(`${sets[1].id}  ${sets[1].time}  uninstall ${VERSION}  ${uninstallFiles}`);
     for (const line of lines) expect(line).toMatch(/^\d{8}T\d{6}Z-\d+ {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z {2}/);
   });
 
@@ -507,10 +510,10 @@ describe('CLI refusals and errors', () => {
     try {
       const before = snapshot(home);
       const res = runCli(['install', '--yes', '--shell', 'bash'], { home, uid, gid: uid });
-      expect(res.stderr).toMatch(new RegExp(`cannot write ${home.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\.(profile|bashrc|tmux\\.conf): EACCES`));
+      // Refused before the first write: the message names the file and the directory at fault.
+      expect(res.stderr).toMatch(new RegExp(`cannot write into the directory of ${home.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\.(profile|bashrc|tmux\\.conf): EACCES`));
       expect(res.stderr).toContain('next step: check its permissions');
       expect(res.code).toBe(1);
-      // Files already written (helper, ~/.ssh/rc) are undone.
       expectSameTree(snapshot(home, [STATE]), before);
     } finally {
       fs.chmodSync(home, 0o755);
@@ -546,7 +549,7 @@ describe('what install must not disturb', () => {
     const before = snapshot(home);
     const first = runCli(['install', '--yes', '--shell', 'bash,zsh'], { home });
     expect(first.code).toBe(0);
-    expect(first.stdout).toMatch(/Installed\. Backups of the files before: ~\/\.local\/state\/ssh-tmux-fix\/backups\/\d{8}T\d{6}Z-1/);
+    expect(first.stdout).toMatch(/Installed\. Backups of the files before: ~\/\.local\/state\/ssh-tmux-fix\/backups\/\d{8}T\d{6}Z-0001/);
     const zshrc = fs.readFileSync(path.join(home, '.zshrc'), 'latin1');
     expect(zshrc.startsWith('setopt autocd\n# >>> ssh-tmux-fix ')).toBe(true);
     expect(zshrc).toContain(render('zsh', api(home).ctx).split('\n')[0]);

@@ -109,7 +109,8 @@ const contentArb: fc.Arbitrary<Content | null> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ lines: fc.array(lineArb, { minLength: 1, maxLength: 8 }), crlf: fc.boolean(), finalNewline: fc.boolean(), bom: fc.boolean() }) },
 );
 
-const modeArb = fc.constantFrom(0o600, 0o640, 0o644, 0o755, 0o700, 0o444);
+// Writable by the owner: a read-only dotfile is refused before anything is written (engine.test.ts).
+const modeArb = fc.constantFrom(0o600, 0o640, 0o644, 0o755, 0o700, 0o620);
 const linkArb = fc.constantFrom<LinkKind>('none', 'none', 'relative', 'absolute', 'chain', 'otherdir');
 
 const fileArb = (rel: string): fc.Arbitrary<FileSpec> =>
