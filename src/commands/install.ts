@@ -49,9 +49,12 @@ export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<vo
     installIntoTmux(ctx, servers);
     if (servers.length && args.verbose) process.stdout.write(`Updated ${servers.length} running tmux server(s).\n`);
   }
+  // No trailing comments on the lines to paste: zsh without interactivecomments rejects them.
   process.stdout.write(
-    'It takes effect at your next SSH login. In shells that are already open (say, inside a running tmux), run:\n' +
-      `  export SSH_AUTH_SOCK=${shQuote(ctx.link)}        # bash, zsh, sh\n` +
-      `  set -gx SSH_AUTH_SOCK ${fishQuote(ctx.link)}     # fish\n`,
+    'It takes effect at your next SSH login. In shells that are already open (say, inside a running tmux),\n' +
+      'run this line once. In bash, zsh or sh:\n' +
+      `  export SSH_AUTH_SOCK=${shQuote(ctx.link)}\n` +
+      'In fish:\n' +
+      `  set -gx SSH_AUTH_SOCK ${fishQuote(ctx.link)}\n`,
   );
 }
