@@ -471,16 +471,25 @@ export async function startAgent(): Promise<Agent> {
 export function liveAgentSockets(user: TestUser): string[] {
   const found: string[] = [];
   const isSocket = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false })?.isSocket() ?? false;
+  // sshd removes a closing session's directory at any moment: a vanished one holds nothing.
+  const list = (dir: string): string[] => {
+    try {
+      return fs.readdirSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  };
   for (const entry of fs.readdirSync('/tmp')) {
     const dir = path.join('/tmp', entry);
     if (!entry.startsWith('ssh-') || fs.lstatSync(dir, { throwIfNoEntry: false })?.uid !== user.uid) continue;
-    for (const name of fs.readdirSync(dir)) {
+    for (const name of list(dir)) {
       if (name.startsWith('agent.') && isSocket(path.join(dir, name))) found.push(path.join(dir, name));
     }
   }
   const agentDir = path.join(user.home, '.ssh', 'agent');
   if (fs.existsSync(agentDir)) {
-    for (const name of fs.readdirSync(agentDir)) {
+    for (const name of list(agentDir)) {
       if (isSocket(path.join(agentDir, name))) found.push(path.join(agentDir, name));
     }
   }

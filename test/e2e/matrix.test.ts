@@ -697,6 +697,10 @@ function report(): void {
     'for case 5, that the line the install prints runs cleanly; for case 6, that the user\'s update-environment ' +
     'entries survive).\n\n' +
     `${table}\n` +
-    (oursNotes.length ? `\nWhere ssh-tmux-fix fails:\n\n${oursNotes.join('\n')}\n` : '');
+    (oursNotes.length ? `\nWhere ssh-tmux-fix fails:\n\n${oursNotes.join('\n')}\n` : '') +
+    '\nAlso end to end, in `test/e2e/x11-burst.test.ts`: with `ssh -X`/`-Y`, the classic recipe\'s ' +
+    '`~/.ssh/rc` leaves `xauth list "$DISPLAY"` empty (sshd no longer runs xauth once `~/.ssh/rc` exists), ' +
+    'ssh-tmux-fix\'s rc block feeds the cookie to xauth; bad `SSH_AUTH_SOCK` values at login shells and a burst ' +
+    'of 30 concurrent logins are tested for ssh-tmux-fix only.\n';
   fs.writeFileSync(path.join(REPO_DIR, 'docs', 'comparison.md'), doc);
 }

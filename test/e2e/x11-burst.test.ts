@@ -85,20 +85,6 @@ function expectCookie(display: string, xauthList: string, context: string): void
   }
 }
 
-/**
- * liveAgentSockets, retried while sshd is removing a closing session's /tmp/ssh-* directory
- * (its readdir then fails with ENOENT).
- */
-function liveSockets(user: TestUser): string[] {
-  for (;;) {
-    try {
-      return liveAgentSockets(user);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-  }
-}
-
 /** Starts a real ssh-agent as `user` listening on `sock`; the caller stops it. */
 async function userAgent(user: TestUser, sock: string): Promise<ChildProcess> {
   const child = spawn('runuser', ['-u', user.name, '--', 'ssh-agent', '-D', '-a', sock], { stdio: 'ignore' });
@@ -397,9 +383,9 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
 
       // The burst sessions have closed: only the open login's socket is left.
       await until('the burst sessions to be torn down', () => {
-        const live = liveSockets(user);
+        const live = liveAgentSockets(user);
         return live.length === 1 && live[0] === mainSock ? true : undefined;
-      }, 20_000, () => `live sockets: ${liveSockets(user).join(' ')}`);
+      }, 20_000, () => `live sockets: ${liveAgentSockets(user).join(' ')}`);
       expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'refresh.sh']);
 
       // The pane from before the burst reaches the agent through the (healed) link.
