@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { fsError, StfError } from './errors';
-import { atomicWrite, sha256 } from './files';
+import { atomicWrite, missingDirs, sha256 } from './files';
 
 /** How many backup sets are kept; the oldest go first, the newest is never pruned. */
 export const KEEP_BACKUP_SETS = 10;
@@ -145,17 +145,23 @@ export class StateDir {
    */
   lock(): () => void {
     const lockFile = join(this.dir, 'lock');
+    const created = missingDirs(this.dir);
+    // A failure here must not leave the state directory behind in an otherwise untouched home.
+    const giveUp = (err: StfError): never => {
+      for (const dir of created.reverse()) fs.rmSync(dir, { recursive: true, force: true });
+      throw err;
+    };
     try {
       fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw fsError('create the state directory', this.dir, err);
+      giveUp(fsError('create the state directory', this.dir, err));
     }
     for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
         fs.writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
         return () => fs.rmSync(lockFile, { force: true });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError('create the lock file', lockFile, err);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') giveUp(fsError('create the lock file', lockFile, err));
         const owner = Number.parseInt(fs.readFileSync(lockFile, 'utf8'), 10);
         if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
           throw new StfError(
