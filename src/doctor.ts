@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';
 import { TOOL, VERSION, linkOf } from './context';
 import { StfError } from './errors';
@@ -130,6 +131,24 @@ export function permitUserRcFinding(): Finding {
     : { id: 'permituserrc', level: 'ok', message: 'sshd runs ~/.ssh/rc at every login' };
 }
 
+/** Once ~/.ssh/rc exists sshd stops calling xauth itself (sshd(8), SSHRC): the rc must. */
+export function x11Finding(home: string): Finding {
+  const rc = join(home, '.ssh', 'rc');
+  let text: string;
+  try {
+    text = fs.readFileSync(rc, 'latin1');
+  } catch {
+    return { id: 'x11', level: 'ok', message: 'no ~/.ssh/rc: sshd runs xauth itself, ssh -X/-Y keep working' };
+  }
+  if (/\bxauth\b/.test(text)) return { id: 'x11', level: 'ok', message: '~/.ssh/rc feeds the X11 cookie to xauth: ssh -X/-Y keep working' };
+  return {
+    id: 'x11',
+    level: 'warn',
+    message: '~/.ssh/rc does not call xauth, so ssh -X/-Y get a DISPLAY without a cookie',
+    fix: `run '${TOOL} install' (its rc block calls xauth as sshd(8) SSHRC shows)`,
+  };
+}
+
 export function diagnose(he: HomeEnv, env: NodeJS.ProcessEnv = process.env): Finding[] {
-  return [...installFindings(he), ...linkFindings(he.home), ...shellFindings(he.home, env), permitUserRcFinding()];
+  return [...installFindings(he), ...linkFindings(he.home), ...shellFindings(he.home, env), x11Finding(he.home), permitUserRcFinding()];
 }
