@@ -148,7 +148,9 @@ export class StateDir {
     const created = missingDirs(this.dir);
     // A failure here must not leave the state directory behind in an otherwise untouched home.
     const giveUp = (err: StfError): never => {
-      for (const dir of created.reverse()) fs.rmSync(dir, { recursive: true, force: true });
+      for (const dir of created.reverse()) {
+        if (isDirectory(dir)) fs.rmSync(dir, { recursive: true, force: true });
+      }
       throw err;
     };
     try {
@@ -173,6 +175,14 @@ export class StateDir {
       }
     }
     throw new StfError(`cannot take the lock ${lockFile}\n  next step: remove it if no ssh-tmux-fix is running, then run again`);
+  }
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return fs.statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
 

@@ -496,6 +496,20 @@ export function liveAgentSockets(user: TestUser): string[] {
   return found;
 }
 
+/** The ssh client options every test connection uses. */
+function clientOptions(sshd: Sshd, agent: Agent): string[] {
+  return [
+    '-F', '/dev/null', // never read root's ~/.ssh/config
+    '-p', String(sshd.port),
+    '-o', 'StrictHostKeyChecking=no',
+    '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'LogLevel=ERROR',
+    '-o', 'BatchMode=yes',
+    '-o', 'IdentitiesOnly=no',
+    '-o', `IdentityFile=${agent.publicKeyFile}`, // the agent's key; keeps root's ~/.ssh/id_* out
+  ];
+}
+
 /**
  * Logs in with the real ssh client, as the user would from the laptop. With a tty and no
  * command it resolves once the remote login shell runs what we type.
@@ -510,14 +524,7 @@ export async function sshLogin(
   const { tty = true, forwardAgent = true, x11, command } = opts;
   const before = new Set(liveAgentSockets(user));
   const args = [
-    '-F', '/dev/null', // never read root's ~/.ssh/config
-    '-p', String(sshd.port),
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=no',
-    '-o', `IdentityFile=${agent.publicKeyFile}`, // the agent's key; keeps root's ~/.ssh/id_* out
+    ...clientOptions(sshd, agent),
     forwardAgent ? '-A' : '-a',
     tty ? '-tt' : '-T',
     ...(x11 ? [`-${x11}`] : []),
@@ -754,14 +761,7 @@ export async function cleanupAll(): Promise<void> {
  */
 export function sshExec(user: TestUser, sshd: Sshd, agent: Agent, command: string): Promise<RunResult> {
   const args = [
-    '-F', '/dev/null',
-    '-p', String(sshd.port),
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'BatchMode=yes',
-    '-o', 'IdentitiesOnly=no',
-    '-o', `IdentityFile=${agent.publicKeyFile}`,
+    ...clientOptions(sshd, agent),
     '-A',
     '-T',
     `${user.name}@127.0.0.1`,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { checksum, findBlocks, insertBlock, isEdited, removeBlock, replaceBlock } from '../../src/blocks';
 import { StfError } from '../../src/errors';
+import { stfError } from './helpers';
 
 const V = '1.0.0';
 const BODY = 'echo one\necho two\n';
@@ -9,16 +10,6 @@ const END = '# <<< ssh-tmux-fix <<<\n';
 const begin = (body: string, flags = '', version = V) => `# >>> ssh-tmux-fix ${version} sum=${checksum(body)}${flags} >>>\n`;
 const P = '/home/u/.bashrc';
 
-/** Runs fn, expects an StfError, returns its message. */
-function stfError(fn: () => unknown): StfError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StfError);
-    return err as StfError;
-  }
-  throw new Error('expected an StfError, nothing was thrown');
-}
 
 describe('checksum', () => {
   test('is the first 12 hex digits of the sha256 of the body bytes (latin1: one char per byte)', () => {

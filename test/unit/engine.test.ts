@@ -14,7 +14,7 @@ import { planInstall, planRollback, planUninstall } from '../../src/plan';
 import { KEEP_BACKUP_SETS } from '../../src/state';
 import { Part } from '../../src/targets';
 import { render } from '../../src/render';
-import { api, CLI, dropStateParents, ensureBuilt, isRoot, makeRoot, removeAllRoots, run, runCli, snapshot, Tree, treeDiff } from './helpers';
+import { api, CLI, dropStateParents, ensureBuilt, isRoot, makeRoot, removeAllRoots, run, runCli, snapshot, stfError, Tree, treeDiff } from './helpers';
 
 const PARTS_USED: Part[] = ['ssh-rc', 'sh', 'bash', 'tmux'];
 const STATE = '.local/state/ssh-tmux-fix';
@@ -40,15 +40,6 @@ function userTree(home: string, before: Tree): Tree {
   return dropStateParents(snapshot(home, [STATE]), before, '');
 }
 
-function thrown(fn: () => unknown): StfError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(StfError);
-    return err as StfError;
-  }
-  throw new Error('expected an StfError, nothing was thrown');
-}
 
 function install(home: string, parts: Part[] = PARTS_USED, force = false) {
   const x = api(home);
@@ -79,13 +70,13 @@ describe('a block edited by hand', () => {
     const before = snapshot(home);
 
     const x = api(home);
-    const refusedInstall = thrown(() => applyPlan(planInstall(x.he, x.ctx, PARTS_USED, false), x.state));
+    const refusedInstall = stfError(() => applyPlan(planInstall(x.he, x.ctx, PARTS_USED, false), x.state));
     expect(refusedInstall.message).toContain(`${bashrc}: the ssh-tmux-fix block (lines ${beginLine}-${endLine}) was edited by hand`);
     expect(refusedInstall.message).toMatch(/nothing was changed/);
     expect(refusedInstall.message).toMatch(/--force/);
     expectSameTree(snapshot(home), before);
 
-    const refusedUninstall = thrown(() => applyPlan(planUninstall(x.he, x.state, false), x.state));
+    const refusedUninstall = stfError(() => applyPlan(planUninstall(x.he, x.state, false), x.state));
     expect(refusedUninstall.message).toContain(`${bashrc}: the ssh-tmux-fix block (lines ${beginLine}-${endLine}) was edited by hand; it was not removed`);
     expectSameTree(snapshot(home), before);
   });
@@ -135,7 +126,7 @@ describe('a block edited by hand', () => {
     const [b1, b2] = findBlocks(twice, bashrc);
     const before = snapshot(home);
     const x = api(home);
-    const err = thrown(() => applyPlan(planInstall(x.he, x.ctx, ['bash'], true), x.state));
+    const err = stfError(() => applyPlan(planInstall(x.he, x.ctx, ['bash'], true), x.state));
     expect(err.message).toContain(`${bashrc}: 2 ssh-tmux-fix blocks (lines ${b1.beginLine}-${b1.endLine}, lines ${b2.beginLine}-${b2.endLine})`);
     expect(() => planUninstall(x.he, x.state, true)).toThrow(StfError);
     expectSameTree(snapshot(home), before);
@@ -149,7 +140,7 @@ describe('the lock', () => {
     const unlock = x.state.lock(); // exactly what the first applyPlan holds while it writes
     try {
       const before = snapshot(home);
-      const err = thrown(() => applyPlan(planInstall(x.he, x.ctx, PARTS_USED, false), x.state));
+      const err = stfError(() => applyPlan(planInstall(x.he, x.ctx, PARTS_USED, false), x.state));
       expect(err.message).toContain(`another ssh-tmux-fix run (pid ${process.pid}) is changing this home; nothing was changed (lock: ${path.join(x.stateDir, 'lock')})`);
       expect(err.message).toMatch(/next step: wait for it to finish/);
       expectSameTree(snapshot(home), before);

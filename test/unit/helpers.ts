@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildContext, RenderContext } from '../../src/context';
+import { StfError } from '../../src/errors';
 import { StateDir } from '../../src/state';
 import { HomeEnv, homeEnv, stateDirOf } from '../../src/targets';
 
@@ -240,4 +241,15 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   const out = spawnSync(cmd, args, { encoding: 'utf8', env: opts.env, cwd: opts.cwd, input: opts.input, timeout: opts.timeout ?? 20_000 });
   if (out.error) throw out.error;
   return { code: out.status, stdout: out.stdout, stderr: out.stderr };
+}
+
+/** Runs fn, expects it to throw an StfError, and returns that error. */
+export function stfError(fn: () => unknown): StfError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(StfError);
+    return err as StfError;
+  }
+  throw new Error('expected an StfError, nothing was thrown');
 }
