@@ -132,9 +132,9 @@ function promptCosts(env) {
   return loops.map(([label, shell, args]) => {
     const out = spawnSync(shell, args, { env: tmuxEnv, encoding: 'utf8' });
     const [hook, empty] = out.stdout.trim().split(/\s+/).map((s) => (Number(s) * 1e6) / n);
-    const probe = join(base, `prompt-${label}`);
-    const procs = processesStarted([shell, '-ic', label === 'fish' ? `for i in (seq 100); __stf_heal; end` : 'for ((i=0;i<100;i++)); do __stf_heal; done'], tmuxEnv);
-    fs.rmSync(probe, { force: true });
+    // The shell's own start-up may start processes (fish does): count only what 100 calls add.
+    const calls = label === 'fish' ? 'set i 0; while test $i -lt 100; __stf_heal; set i (math $i + 1); end' : 'for ((i=0;i<100;i++)); do __stf_heal; done';
+    const procs = Number(processesStarted([shell, '-ic', calls], tmuxEnv)) - Number(processesStarted([shell, '-ic', 'true'], tmuxEnv));
     return [`${label} (${n} calls)`, hook, empty, `${procs} in 100 calls`];
   });
 }
