@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { applyPlan } from '../apply';
 import { buildContext, shQuote, fishQuote } from '../context';
@@ -47,7 +48,16 @@ export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<vo
     spawnSync('/bin/sh', [ctx.helper, 'login'], { stdio: 'ignore' });
     const servers = runningTmuxServers();
     installIntoTmux(ctx, servers);
-    if (servers.length && args.verbose) process.stdout.write(`Updated ${servers.length} running tmux server(s).\n`);
+    if (args.verbose) {
+      let target = '(none yet: the next login with ssh -A creates it)';
+      try {
+        target = fs.readlinkSync(ctx.link);
+      } catch {
+        // no live agent socket in this shell
+      }
+      process.stdout.write(`Agent link: ${tilde(ctx.link, he.home)} -> ${target}\n`);
+      for (const sock of servers) process.stdout.write(`Set the link and hooks in the running tmux server ${sock}\n`);
+    }
   }
   // No trailing comments on the lines to paste: zsh without interactivecomments rejects them.
   process.stdout.write(

@@ -40,5 +40,9 @@ export async function handler(args: ArgumentsCamelCase<GlobalArgs & { list?: boo
   await confirm(args, 'Restore it?');
   const { backupSet } = applyPlan(plan, state);
   process.stdout.write(`Rolled back. The files as they were just before: ${tilde(state.backupsDir, he.home)}/${backupSet?.id ?? '(unchanged)'}\n`);
-  if (isOwnHome(he.home)) uninstallFromTmux(buildContext(he.home), runningTmuxServers());
+  if (isOwnHome(he.home)) {
+    const servers = runningTmuxServers();
+    uninstallFromTmux(buildContext(he.home), servers);
+    if (args.verbose) for (const sock of servers) process.stdout.write(`Took the link and hooks back from the running tmux server ${sock}\n`);
+  }
 }

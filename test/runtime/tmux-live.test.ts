@@ -1,0 +1,63 @@
+/**
+ * Running tmux servers: install gives them the link and the hooks at once (no restart), and
+ * uninstall takes back exactly that, leaving the user's own hooks and environment alone.
+ * A private tmux server in a private TMUX_TMPDIR stands in for the user's.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { join } from 'node:path';
+
+const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
+let base: string;
+let env: NodeJS.ProcessEnv;
+
+beforeEach(() => {
+  base = fs.mkdtempSync(join(os.tmpdir(), 'stf-tmux-live-'));
+  fs.mkdirSync(join(base, 'home'));
+  fs.mkdirSync(join(base, 'tmux'), { mode: 0o700 });
+  env = { PATH: process.env.PATH, HOME: join(base, 'home'), TMUX_TMPDIR: join(base, 'tmux'), SSH_AUTH_SOCK: '/nonexistent/agent.1' };
+});
+
+afterEach(() => {
+  tmux('kill-server');
+  fs.rmSync(base, { recursive: true, force: true });
+});
+
+function tmux(...args: string[]): string {
+  return spawnSync('tmux', ['-f', '/dev/null', ...args], { env, encoding: 'utf8' }).stdout.trim();
+}
+
+function cli(...args: string[]): string {
+  const out = spawnSync(process.execPath, [CLI, ...args, '--yes'], { env, encoding: 'utf8' });
+  expect(out.stderr).toBe('');
+  expect(out.status).toBe(0);
+  return out.stdout;
+}
+
+test('install reaches a running server; uninstall takes back only what it set', () => {
+  tmux('new-session', '-d', '-s', 'work', 'sleep 600');
+  tmux('set-hook', '-g', 'client-attached[3]', 'display-message mine');
+  const link = join(base, 'home', '.ssh', 'ssh-tmux-fix', 'agent.sock');
+
+  const server = join(base, 'tmux', `tmux-${process.getuid?.()}`, 'default');
+  expect(cli('install', '--only', 'tmux')).not.toContain(server);
+  cli('uninstall');
+  // --verbose names each server it changed; quiet by default.
+  expect(cli('install', '--only', 'tmux', '--verbose')).toContain(`Set the link and hooks in the running tmux server ${server}`);
+  expect(tmux('show-environment', '-g', 'SSH_AUTH_SOCK')).toBe(`SSH_AUTH_SOCK=${link}`);
+  expect(tmux('show-environment', '-t', 'work', 'SSH_AUTH_SOCK')).toBe(`SSH_AUTH_SOCK=${link}`);
+  const hooks = tmux('show-hooks', '-g');
+  for (const hook of ['client-attached', 'session-created', 'client-session-changed']) {
+    expect(hooks).toContain(`${hook}[7311] set-environment SSH_AUTH_SOCK ${link}`);
+  }
+  tmux('new-window', '-t', 'work', `sh -c 'echo "$SSH_AUTH_SOCK" > ${base}/window-env; sleep 600'`);
+  for (let i = 0; i < 100 && !fs.existsSync(join(base, 'window-env')); i += 1) spawnSync('sleep', ['0.05']);
+  expect(fs.readFileSync(join(base, 'window-env'), 'utf8').trim()).toBe(link);
+
+  expect(cli('uninstall', '--verbose')).toContain(`Took the link and hooks back from the running tmux server ${server}`);
+  expect(tmux('show-hooks', '-g')).not.toContain('7311');
+  expect(tmux('show-hooks', '-g')).toContain('client-attached[3] display-message mine');
+  expect(tmux('show-environment', '-g', 'SSH_AUTH_SOCK')).not.toContain(link);
+  expect(tmux('show-environment', '-t', 'work', 'SSH_AUTH_SOCK')).not.toContain(link);
+});
