@@ -28,8 +28,11 @@ export function withHome<T>(y: Argv<T>) {
 export function withChangeOptions<T>(y: Argv<T>) {
   return withHome(y)
     .option('dry-run', { type: 'boolean', default: false, describe: 'Print the unified diff of every change; touch nothing' })
-    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' })
-    .option('force', { type: 'boolean', default: false, describe: 'Replace or remove managed blocks even when edited by hand' });
+    .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' });
+}
+
+export function withForce<T>(y: Argv<T>) {
+  return y.option('force', { type: 'boolean', default: false, describe: 'Replace or remove managed blocks even when edited by hand' });
 }
 
 /** The home to work on: it must exist, because writing into a mistyped path helps nobody. */
@@ -66,7 +69,8 @@ function splitList(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-const useColor = (): boolean => Boolean(process.stdout.isTTY) && !('NO_COLOR' in process.env);
+// no-color.org: a NO_COLOR that is set and not empty turns colour off.
+const useColor = (): boolean => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 export const paint = (code: string, text: string): string => (useColor() ? `\x1b[${code}m${text}\x1b[0m` : text);
 
 export function tilde(path: string, home: string): string {

@@ -5,7 +5,7 @@ import { applyPlan } from '../apply';
 import { buildContext, shQuote, fishQuote } from '../context';
 import { planInstall } from '../plan';
 import { installIntoTmux, runningTmuxServers } from '../tmuxlive';
-import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, tilde, withChangeOptions } from './common';
+import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, tilde, withChangeOptions, withForce } from './common';
 
 interface InstallArgs extends GlobalArgs {
   shell?: string;
@@ -17,7 +17,7 @@ export const command = 'install';
 export const describe = 'Install the fix into ~/.ssh/rc, the shell startup files and the tmux config';
 
 export function builder(y: Argv) {
-  return withChangeOptions(y)
+  return withForce(withChangeOptions(y))
     .option('shell', { type: 'string', describe: 'Shells to set up: bash,zsh,fish,sh or none (default: those on this machine, and sh)' })
     .option('only', { type: 'string', describe: 'Install only these parts: ssh-rc,sh,bash,zsh,fish,tmux' })
     .example('$0 install', 'show the plan, ask, then install')

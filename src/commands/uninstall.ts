@@ -3,13 +3,13 @@ import { applyPlan } from '../apply';
 import { buildContext } from '../context';
 import { planUninstall } from '../plan';
 import { runningTmuxServers, uninstallFromTmux } from '../tmuxlive';
-import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions } from './common';
+import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions, withForce } from './common';
 
 export const command = 'uninstall';
 export const describe = 'Remove every block and file the install added; your own lines stay';
 
 export function builder(y: Argv) {
-  return withChangeOptions(y)
+  return withForce(withChangeOptions(y))
     .example('$0 uninstall', 'show what will be removed, ask, then remove it')
     .example('$0 uninstall --dry-run', 'print the diff; touch nothing');
 }
