@@ -19,11 +19,12 @@ interface Recap {
   unreachable: number;
 }
 
-function runPlaybook(users: TestUser[], stf: string): Promise<RunResult> {
-  const extraVars = JSON.stringify({ users: users.map((u) => u.name), stf });
-  const args = ['-i', 'localhost,', '-c', 'local', '--become-method', 'su', PLAYBOOK, '-e', extraVars];
-  // A throwaway HOME and cwd for root: no ~/.ansible.cfg or ./ansible.cfg of the machine is
-  // read, and a playbook that forgot become_user would write there, not into /root.
+/**
+ * A throwaway HOME and cwd for root: no ~/.ansible.cfg or ./ansible.cfg of the machine is
+ * read, Ansible's ~/.ansible stays out of /root, and a playbook that forgot become_user would
+ * write there, not into root's dotfiles.
+ */
+function ansibleEnv(): { cwd: string; env: NodeJS.ProcessEnv } {
   const home = path.join(base(), 'ansible-root-home');
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   const env: NodeJS.ProcessEnv = {
@@ -34,9 +35,17 @@ function runPlaybook(users: TestUser[], stf: string): Promise<RunResult> {
     ANSIBLE_STDOUT_CALLBACK: 'default',
     ANSIBLE_RETRY_FILES_ENABLED: '0',
     ANSIBLE_PYTHON_INTERPRETER: 'auto_silent',
+    // Root's remote tmp: Ansible takes ~ from the passwd entry (echo ~root), not from $HOME.
+    ANSIBLE_REMOTE_TMP: path.join(home, '.ansible', 'tmp'),
   };
+  return { cwd: home, env };
+}
+
+function runPlaybook(users: TestUser[], stf: string): Promise<RunResult> {
+  const extraVars = JSON.stringify({ users: users.map((u) => u.name), stf });
+  const args = ['-i', 'localhost,', '-c', 'local', '--become-method', 'su', PLAYBOOK, '-e', extraVars];
   return new Promise((resolve, reject) => {
-    const child = spawn('ansible-playbook', args, { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ansible-playbook', args, { ...ansibleEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -98,7 +107,7 @@ describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml', () => {
 
   beforeAll(() => {
     // CI installs ansible-core (.ci/run); a missing one is a broken setup, not a reason to skip.
-    const version = spawnSync('ansible-playbook', ['--version'], { encoding: 'utf8' });
+    const version = spawnSync('ansible-playbook', ['--version'], { ...ansibleEnv(), encoding: 'utf8' });
     if (version.status !== 0) {
       throw new Error(
         `ansible-playbook is not available (${version.error ?? version.stderr}): ` +
