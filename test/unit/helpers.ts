@@ -238,7 +238,9 @@ export function runCli(
 
 /** Runs a program; returns its status and output (never throws on a non-zero exit). */
 export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeout?: number } = {}) {
-  const out = spawnSync(cmd, args, { encoding: 'utf8', env: opts.env, cwd: opts.cwd, input: opts.input, timeout: opts.timeout ?? 20_000 });
+  // Without an env of its own a tool still gets a throwaway HOME: never the machine's real one.
+  const env = opts.env ?? { PATH: TEST_PATH, HOME: makeRoot('tool-home').home, LANG: 'C.UTF-8' };
+  const out = spawnSync(cmd, args, { encoding: 'utf8', env, cwd: opts.cwd, input: opts.input, timeout: opts.timeout ?? 20_000 });
   if (out.error) throw out.error;
   return { code: out.status, stdout: out.stdout, stderr: out.stderr };
 }
