@@ -20,6 +20,8 @@ export interface RenderContext {
   linkDir: string;
   link: string;
   helper: string;
+  /** The bash part, in one file sourced from each file bash reads. */
+  bashInit: string;
   agentDir: string;
   /** Where sshd up to OpenSSH 10.0 puts forwarded sockets. */
   forwardedGlob: string;
@@ -47,6 +49,7 @@ export function buildContext(home: string, atomicLn = detectAtomicLn()): RenderC
     linkDir,
     link,
     helper: join(linkDir, 'refresh.sh'),
+    bashInit: join(linkDir, 'init.bash'),
     agentDir: join(home, '.ssh', 'agent'),
     forwardedGlob: '/tmp/ssh-*/agent.*',
     atomicLn,

@@ -9,6 +9,7 @@ export const TEMPLATES = {
   'ssh-rc': 'ssh-rc.sh.hbs',
   sh: 'profile.sh.hbs',
   bash: 'bash.sh.hbs',
+  'bash-rc': 'bash-rc.sh.hbs',
   zsh: 'zsh.zsh.hbs',
   fish: 'fish.fish.hbs',
   tmux: 'tmux.conf.hbs',

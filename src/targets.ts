@@ -82,10 +82,12 @@ export function targetsFor(he: HomeEnv, parts: readonly Part[]): Target[] {
   if (want.has('ssh-rc')) add(join(home, '.ssh', 'rc'), 'ssh-rc', false, 'top');
   if (want.has('sh')) add(join(home, '.profile'), 'sh');
   if (want.has('bash')) {
-    add(join(home, '.bashrc'), 'bash');
+    // One bash file, sourced from .bashrc and from the login file bash picks. When that is
+    // ~/.profile, its POSIX block sources it under bash.
+    add(join(linkDirOf(home), 'init.bash'), 'bash', true);
+    add(join(home, '.bashrc'), 'bash-rc');
     const login = bashLoginFile(home);
-    // A login bash that reads ~/.profile gets the POSIX block there; .bash_profile gets ours.
-    add(login, login.endsWith('.profile') ? 'sh' : 'bash');
+    add(login, login.endsWith('.profile') ? 'sh' : 'bash-rc');
   }
   if (want.has('zsh')) add(join(he.zdotdir, '.zshrc'), 'zsh');
   if (want.has('fish')) add(fishDropIn(he), 'fish', true);

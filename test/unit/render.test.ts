@@ -50,6 +50,7 @@ const CHECKS: Record<TemplateName, [string, string[]][]> = {
   'ssh-rc': [['shellcheck', ['-s', 'sh']], ['sh', ['-n']], ['dash', ['-n']], ['bash', ['-n']]],
   sh: [['shellcheck', ['-s', 'sh']], ['sh', ['-n']], ['dash', ['-n']], ['bash', ['-n']]],
   bash: [['shellcheck', ['-s', 'bash']], ['bash', ['-n']]],
+  'bash-rc': [['shellcheck', ['-s', 'bash']], ['bash', ['-n']], ['sh', ['-n']]],
   zsh: [['zsh', ['-n']]],
   fish: [['fish', ['--no-execute']]],
   tmux: [],
@@ -64,7 +65,7 @@ describe.each(CASES)('%s (atomicLn=%s)', (name, atomicLn) => {
     ctx = buildContext(home, atomicLn);
   });
 
-  test('renders, ends with a newline and names the link or the helper, quoted', () => {
+  test('renders, ends with a newline and names the link, the helper or the bash part, quoted', () => {
     const text = render(name, ctx);
     expect(text.length).toBeGreaterThan(50);
     expect(text.endsWith('\n')).toBe(true);
@@ -73,7 +74,7 @@ describe.each(CASES)('%s (atomicLn=%s)', (name, atomicLn) => {
     // tmux "..." and, inside a quoted hook command, \"...\".
     const sh = (p: string) => `'${p.split("'").join("'\\''")}'`;
     const fish = (p: string) => `'${p.split("'").join("\\'")}'`;
-    const forms = [ctx.link, ctx.helper].flatMap((p) => [sh(p), fish(p), `"${p}"`, `\\"${p}\\"`]);
+    const forms = [ctx.link, ctx.helper, ctx.bashInit].flatMap((p) => [sh(p), fish(p), `"${p}"`, `\\"${p}\\"`]);
     expect(forms.some((q) => text.includes(q))).toBe(true);
     // Never unquoted: the raw path (with its space) only ever appears inside quotes or comments.
     for (const line of text.split('\n').filter((l) => l.includes(home) && !/^\s*#/.test(l))) {
