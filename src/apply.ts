@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
-import { linkOf, VERSION } from './context';
 import { dirname } from 'node:path';
+import { linkOf, VERSION } from './context';
 import { fsError, StfError } from './errors';
 import { atomicWrite, removeFile, sha256, tempPathOf } from './files';
 import { Plan } from './plan';

@@ -6,7 +6,7 @@ import { StfError } from './errors';
 import { FileState, missingDirs, readFileState } from './files';
 import { render } from './render';
 import { BackupSet, StateDir } from './state';
-import { HomeEnv, PARTS, Part, bashLoginFile, fishDropIn, targetsFor } from './targets';
+import { HomeEnv, PARTS, Part, targetsFor } from './targets';
 
 export type Action = 'install' | 'uninstall' | 'rollback';
 
@@ -55,10 +55,10 @@ function singleBlock(state: FileState): Block | null {
   return blocks[0] ?? null;
 }
 
-function refuseEdited(state: FileState, block: Block, what: string): never {
+function refuseEdited(state: FileState, block: Block, verb: 'replace' | 'remove'): never {
   throw new StfError(
-    `${state.path}: the ${TOOL} block (${lines(block)}) was edited by hand; it was not ${what} and nothing was changed.\n` +
-      `  next step: move your edits outside the block, or run again with --force to ${what.replace(/d$/, '')} it anyway`,
+    `${state.path}: the ${TOOL} block (${lines(block)}) was edited by hand; it was not ${verb}d and nothing was changed.\n` +
+      `  next step: move your edits outside the block, or run again with --force to ${verb} it anyway`,
   );
 }
 
@@ -86,7 +86,7 @@ export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Par
     } else {
       const current = content.slice(block.bodyStart, block.bodyEnd);
       if (current === body && block.version === VERSION) continue;
-      if (isEdited(content, block) && !force) refuseEdited(state, block, 'replaced');
+      if (isEdited(content, block) && !force) refuseEdited(state, block, 'replace');
       after = replaceBlock(content, block, body, VERSION);
     }
     addMissingDirs(plan, he.home, state.realPath);
@@ -129,13 +129,12 @@ function sshDirWarnings(sshDir: string, warnings: string[]): void {
 /** Every path an install of any version may have written, for any shell. */
 function candidatePaths(he: HomeEnv, record: { files: string[] } | null): string[] {
   const paths = targetsFor(he, PARTS).map((t) => t.path);
+  // Files bash or tmux may have read when an earlier install ran, besides the ones they read now.
   paths.push(
     join(he.home, '.bash_profile'),
     join(he.home, '.bash_login'),
     join(he.home, '.tmux.conf'),
     join(he.xdgConfigHome, 'tmux', 'tmux.conf'),
-    fishDropIn(he),
-    bashLoginFile(he.home),
   );
   if (record) paths.push(...record.files);
   return [...new Set(paths)];
@@ -152,7 +151,7 @@ export function planUninstall(he: HomeEnv, state: StateDir, force: boolean): Pla
     const block = singleBlock(file);
     if (!block) continue;
     const content = latin1(file.content);
-    if (isEdited(content, block) && !force) refuseEdited(file, block, 'removed');
+    if (isEdited(content, block) && !force) refuseEdited(file, block, 'remove');
     const removed = removeBlock(content, block);
     plan.changes.push({
       path,
