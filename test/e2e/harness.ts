@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { copyAppTo } from '../support/app';
 
 /** Only root can add users and run sshd with its own config, so the e2e suite needs root. */
 export const rootOnly = process.getuid?.() === 0;
@@ -412,31 +413,14 @@ export function installClassicRecipe(user: TestUser): void {
 // ---------------------------------------------------------------------------------------------
 // The app under test
 
-/**
- * Copies the built app (package.json, dist/, templates/, production node_modules) to a
- * world-readable place once per test file: the checkout may sit under /root, which the test
- * users cannot read.
- */
+/** The built app, copied once per test file under base() (world-traversable). */
 export function appDir(): string {
-  if (appCopy) return appCopy;
-  const cli = path.join(REPO_DIR, 'dist', 'cli.js');
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: build the app first (npm run build)`);
-  const repo = fs.realpathSync(REPO_DIR); // npm ls prints real paths
-  const ls = spawnSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: repo, encoding: 'utf8' });
-  if (ls.status !== 0) throw new Error(`npm ls --omit=dev failed (${ls.status}): ${ls.stderr}`);
-  const prodDirs = ls.stdout.split('\n').filter((d) => d.startsWith(path.join(repo, 'node_modules') + path.sep));
-  // A nested node_modules comes along with its parent package's directory.
-  const topLevel = prodDirs.filter((d) => !prodDirs.some((other) => d.startsWith(other + path.sep)));
-  const dest = path.join(base(), 'app');
-  for (const entry of ['package.json', 'dist', 'templates']) {
-    fs.cpSync(path.join(repo, entry), path.join(dest, entry), { recursive: true });
+  if (!appCopy) {
+    const dest = path.join(base(), 'app');
+    copyAppTo(dest);
+    appCopy = dest;
   }
-  for (const dir of topLevel) {
-    fs.cpSync(dir, path.join(dest, path.relative(repo, dir)), { recursive: true });
-  }
-  mustRun('chmod', ['-R', 'a+rX', dest]);
-  appCopy = dest;
-  return dest;
+  return appCopy;
 }
 
 /** Runs the CLI as the user (its files must belong to the user), e.g. runCli(a, ['install', '--yes']). */

@@ -11,6 +11,7 @@ import { buildContext, RenderContext } from '../../src/context';
 import { StfError } from '../../src/errors';
 import { StateDir } from '../../src/state';
 import { HomeEnv, homeEnv, stateDirOf } from '../../src/targets';
+import { copyAppTo } from '../support/app';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const CLI = path.join(REPO, 'dist', 'cli.js');
@@ -224,7 +225,9 @@ export function runCli(
   };
   const homeArg = opts.homeArg === undefined ? opts.home : opts.homeArg;
   const full = homeArg === null ? args : [...args, '--home', homeArg];
-  const out: SpawnSyncReturns<string> = spawnSync(process.execPath, [CLI, ...full], {
+  // Another user cannot be assumed to reach the checkout (it may sit in a 0700 directory).
+  const cli = opts.uid === undefined || opts.uid === process.getuid?.() ? CLI : publicCli();
+  const out: SpawnSyncReturns<string> = spawnSync(process.execPath, [cli, ...full], {
     env,
     encoding: 'utf8',
     input: opts.input ?? '',
@@ -234,6 +237,18 @@ export function runCli(
   });
   if (out.error) throw out.error;
   return { code: out.status, stdout: out.stdout, stderr: out.stderr };
+}
+
+let publicCopy: string | undefined;
+
+/** The CLI of an app copy that every user can read, made once per test file under a 0755 root. */
+function publicCli(): string {
+  if (!publicCopy || !fs.existsSync(publicCopy)) {
+    const { root } = makeRoot();
+    fs.chmodSync(root, 0o755);
+    publicCopy = copyAppTo(path.join(root, 'app'));
+  }
+  return publicCopy;
 }
 
 /** Runs a program; returns its status and output (never throws on a non-zero exit). */
