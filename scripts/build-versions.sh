@@ -5,7 +5,7 @@
 # A prefix is reused when its .complete stamp exists, so a warm machine builds nothing.
 # Usage: scripts/build-versions.sh [NAME...]   (default: every entry of VERSIONS below)
 # Needs root (sshd's privilege separation directory must be root-owned), dpkg-dev and the build
-# dependencies that .ci/run installs.
+# dependencies that .ci/run installs (autoconf for Debian's patched OpenSSH).
 set -euo pipefail
 
 # name  source-package  debian-version  suite  how (dsc: Debian's patched source; orig: upstream tarball)
@@ -83,6 +83,12 @@ build_openssh() {
   local src=$1 prefix=$2
   (
     cd "$src"
+    # Debian's patches change configure.ac and its rules regenerate configure (dh_autoreconf);
+    # the tarball's aclocal.m4 is enough for autoconf and autoheader.
+    if [ configure.ac -nt configure ]; then
+      autoconf >&2
+      autoheader >&2
+    fi
     # mkdtemp as Debian's rules do. The system's /etc/ssh as Debian's build does (doctor's
     # `sshd -T` reads it), but installing leaves it alone (install-nosysconf). Its own privsep
     # directory, so it never borrows the system sshd's /run/sshd.
