@@ -44,20 +44,29 @@ prefix_of() {
   printf '%s\n' "$prefix"
 }
 
-# The bind mounts of one row, then jest; runs inside `unshare -m`.
+# The bind mounts of one row, then jest. main() runs it only as the first process of a new
+# mount namespace (unshare -m); the check below makes sure of it, because the mounts must never
+# reach the machine's own namespace, where other people and jobs would get these binaries.
 run_row() {
   local tmux_name=$1 openssh_name=$2 prefix file
+  if [ "$(readlink /proc/$$/ns/mnt)" = "$(readlink /proc/$PPID/ns/mnt)" ]; then
+    die "run_row: not in a mount namespace of its own; refusing to bind-mount anything"
+  fi
   if [ "$tmux_name" != system ]; then
     prefix=$(prefix_of "$tmux_name")
+    # What the built binary calls itself; the tests check that logins and panes see that release.
+    STF_EXPECT_TMUX=$("$prefix/bin/tmux" -V | sed -n 's/^tmux //p')
+    export STF_EXPECT_TMUX
     mount --bind "$prefix/bin/tmux" "$(command -v tmux)"
-    export STF_EXPECT_TMUX=${tmux_name#tmux-}
   fi
   if [ "$openssh_name" != system ]; then
     prefix=$(prefix_of "$openssh_name")
+    # Debian's 1:10.0p1-7+deb13u4 carries the 10.0p2 fix and says 10.0p2.
+    STF_EXPECT_OPENSSH=$("$prefix/bin/ssh" -V 2>&1 | sed -n 's/^OpenSSH_\([^ ,]*\).*/\1/p')
+    export STF_EXPECT_OPENSSH
     for file in "${OPENSSH_BINARIES[@]}"; do
-      [ -e "/usr/$file" ] && mount --bind "$prefix/$file" "/usr/$file"
+      if [ -e "/usr/$file" ]; then mount --bind "$prefix/$file" "/usr/$file"; fi
     done
-    export STF_EXPECT_OPENSSH=${openssh_name#openssh-}
   fi
   printf 'version-matrix: %s: %s, %s\n' "$tmux_name+$openssh_name" "$(tmux -V)" "$(ssh -V 2>&1)"
   exec npx jest --runInBand "${TESTS[@]}" -t "$NAMES"
@@ -75,7 +84,9 @@ main() {
     start=$(date +%s)
     printf '\n=== version-matrix: %s ===\n' "$row"
     status=0
-    unshare --mount --propagation private -- "$0" --row "${row%%+*}" "${row#*+}" || status=$?
+    unshare --mount --propagation private -- bash -c \
+      "set -euo pipefail; $(declare -p CACHE TESTS NAMES OPENSSH_BINARIES); $(declare -f die prefix_of run_row); run_row \"\$@\"" \
+      version-matrix "${row%%+*}" "${row#*+}" || status=$?
     summary+=("$(printf '%-28s %s in %d s' "$row" "$([ $status -eq 0 ] && echo pass || echo FAIL)" $(( $(date +%s) - start )))")
     [ $status -eq 0 ] || failed=1
   done
@@ -84,8 +95,4 @@ main() {
   return $failed
 }
 
-if [ "${1-}" = --row ]; then
-  run_row "$2" "$3"
-else
-  main "$@"
-fi
+main "$@"
