@@ -8,12 +8,14 @@
 # dependencies that .ci/run installs (autoconf for Debian's patched OpenSSH).
 set -euo pipefail
 
-# name  source-package  debian-version  suite  how (dsc: Debian's patched source; orig: upstream tarball)
+# name, source package, Debian version (from bullseye, trixie, forky), and how it is built:
+# dsc = Debian's source with Debian's patches, as that release's users run it; orig = the
+# upstream tarball, where the archive serves nothing else of that version.
 VERSIONS=(
-  "tmux-3.1c     tmux     3.1c-1+deb11u1       bullseye dsc"
-  "tmux-3.5a     tmux     3.5a-3               trixie   dsc"
-  "openssh-10.0p1 openssh 1:10.0p1-7+deb13u4   trixie   dsc"
-  "openssh-10.3p1 openssh 1:10.3p1-4           forky    orig"
+  "tmux-3.1c      tmux    3.1c-1+deb11u1      dsc"
+  "tmux-3.5a      tmux    3.5a-3              dsc"
+  "openssh-10.0p1 openssh 1:10.0p1-7+deb13u4  dsc"
+  "openssh-10.3p1 openssh 1:10.3p1-4          orig"
 )
 
 CACHE=${STF_VERSIONS_DIR:-/var/cache/ssh-tmux-fix/versions}
@@ -63,6 +65,8 @@ fetch_source() {
     cd "$work"
     if [ "$how" = dsc ]; then
       apt-get "${APT_OPTS[@]}" source -qq --download-only "$pkg=$version" >&2
+      # apt-get checked every file against the signed index; the .dsc itself is not signed
+      # with a key this machine holds.
       dpkg-source --no-check -x ./*.dsc src >&2
     else
       # Only the upstream tarball of this release is served: build upstream as it is.
@@ -102,7 +106,7 @@ build_openssh() {
 }
 
 build_one() {
-  local name=$1 pkg=$2 version=$3 how=$5
+  local name=$1 pkg=$2 version=$3 how=$4
   local prefix="$CACHE/$name" work start
   if [ -e "$prefix/.complete" ]; then
     log "$name: cached in $prefix"
@@ -123,18 +127,22 @@ build_one() {
 }
 
 main() {
+  local entry wanted=" $* " known=" "
+  for entry in "${VERSIONS[@]}"; do known+="${entry%% *} "; done
+  for entry in "$@"; do
+    case $known in
+      *" $entry "*) ;;
+      *) log "unknown name '$entry'; known:$known"; exit 2 ;;
+    esac
+  done
   mkdir -p "$CACHE"
-  local entry name wanted=("$@") found
+  # One build at a time per cache (two CI jobs on one machine share it).
+  exec 9>"$CACHE/.lock"
+  flock 9
   for entry in "${VERSIONS[@]}"; do
+    [ "$wanted" = "  " ] || case $wanted in *" ${entry%% *} "*) ;; *) continue ;; esac
     # shellcheck disable=SC2086 # the entry is a whitespace-separated record
-    set -- $entry
-    name=$1
-    if [ ${#wanted[@]} -gt 0 ]; then
-      found=no
-      for w in "${wanted[@]}"; do [ "$w" = "$name" ] && found=yes; done
-      [ "$found" = yes ] || continue
-    fi
-    build_one "$@"
+    build_one $entry
   done
 }
 
