@@ -765,3 +765,31 @@ export async function paneTypeLine(user: TestUser, target: string, line: string)
   if (typed.code !== 0) throw new Error(`send-keys -t ${target} failed: ${typed.stderr}`);
   await tmux(user, ['send-keys', '-t', target, 'Enter']);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Added for the version matrix (scripts/version-matrix.sh, test/e2e/versions.test.ts)
+
+/** The identification line sshd sends first on every connection, e.g. `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10`. */
+export function sshdBanner(sshd: Sshd): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(sshd.port, '127.0.0.1');
+    let data = '';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`no banner from sshd on port ${sshd.port} within ${DEFAULT_WAIT_MS} ms: ${JSON.stringify(data)}`));
+    }, DEFAULT_WAIT_MS);
+    socket.on('data', (d) => {
+      data += d;
+      const end = data.indexOf('\r\n');
+      if (end >= 0) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(data.slice(0, end));
+      }
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
