@@ -178,8 +178,12 @@ function pointLink(w: World, sock: string): void {
 // ---------------------------------------------------------------------------------------------
 // The user's settings, written before the snippet in the user's own rc file.
 
-/** bash prompts show $?; the marker lets the test count prompts and read their statuses. */
-const BASH_PROMPT = "PS1='P[$?]> '";
+/**
+ * Prompts show $?; the marker lets the test count prompts and read their statuses. bash itself
+ * restores $? after PROMPT_COMMAND, so the user's own PROMPT_COMMAND (as starship's or
+ * liquidprompt's) is what reads it, after ours.
+ */
+const BASH_PROMPT = "PROMPT_COMMAND='__user_status=$?'\nPS1='P[${__user_status-}]> '";
 const ZSH_PROMPT = "PS1='P[%?]> '";
 const BASH_HOSTILE: Record<string, string> = {
   'no special settings': '',
@@ -377,23 +381,26 @@ describe('a guest in the pane: healthy link, its login closes, the next one is k
 // ---------------------------------------------------------------------------------------------
 // Outside tmux: a login shell with a live socket takes the link (sshd with PermitUserRC no).
 
+const OUTSIDE_ARGS: Record<Shell, string[]> = { bash: ['--rcfile', 'RC', '-ic', 'true'], zsh: ['-ic', 'true'], fish: ['-ic', 'true'] };
+
+/** An interactive shell outside tmux whose SSH_AUTH_SOCK is a live socket: where does the link go? */
+async function outside(shell: Shell, w: World = world()): Promise<{ said: string[]; link: string | null; fresh: string }> {
+  const old = await login();
+  const fresh = await login();
+  pointLink(w, old.sock);
+  paneCommand(w, shell, '');
+  const argv = OUTSIDE_ARGS[shell].map((x) => (x === 'RC' ? join(w.home, '.bashrc') : x));
+  const r = spawnSync(shell, argv, { env: { ...w.env, SSH_AUTH_SOCK: fresh.sock }, encoding: 'utf8' });
+  // An interactive bash without a terminal says so itself.
+  const said = (r.stdout + r.stderr).split('\n').filter((l) => l && !/cannot set terminal process group|no job control in this shell/.test(l));
+  return { said, link: target(w), fresh: fresh.sock };
+}
+
 describe('outside tmux', () => {
-  test.each<[Shell, string[]]>([
-    ['bash', ['--rcfile', 'RC', '-ic', 'true']],
-    ['zsh', ['-ic', 'true']],
-    ['fish', ['-ic', 'true']],
-  ])('%s: an interactive shell with a live SSH_AUTH_SOCK points the link at it, silently', async (shell, args) => {
-    const w = world();
-    const old = await login();
-    const fresh = await login();
-    pointLink(w, old.sock);
-    paneCommand(w, shell, '');
-    const argv = args.map((x) => (x === 'RC' ? join(w.home, '.bashrc') : x));
-    const r = spawnSync(shell, argv, { env: { ...w.env, SSH_AUTH_SOCK: fresh.sock }, encoding: 'utf8' });
-    // An interactive bash without a terminal says so itself.
-    const said = (r.stdout + r.stderr).split('\n').filter((l) => l && !/cannot set terminal process group|no job control in this shell/.test(l));
-    expect(said).toEqual([]);
-    expect(target(w)).toBe(fresh.sock);
+  test.each<Shell>(['bash', 'zsh', 'fish'])('%s: an interactive shell with a live SSH_AUTH_SOCK points the link at it, silently', async (shell) => {
+    const o = await outside(shell);
+    expect(o.said).toEqual([]);
+    expect(o.link).toBe(o.fresh);
   });
 });
 
@@ -413,6 +420,15 @@ async function helperRuns(shell: Shell, w: World, commands: number): Promise<{ r
   return { runs: runs.length, seconds: Math.ceil(elapsed / 1000) };
 }
 
+/** 20 commands typed while no agent answers anywhere: how many helpers ran, and the bound. */
+async function rateLimited(shell: Shell, w: World = world()): Promise<{ runs: number; most: number }> {
+  const gone = await login();
+  pointLink(w, gone.sock);
+  await closeLogin(gone);
+  const { runs, seconds } = await helperRuns(shell, w, 20);
+  return { runs, most: shell === 'fish' ? 5 : Math.min(seconds + 1, 10) };
+}
+
 describe('rate limit while no agent answers', () => {
   // Two hook calls a command: without a limit, 20 commands would start 40 helpers.
   test.each<[Shell, string]>([
@@ -420,12 +436,70 @@ describe('rate limit while no agent answers', () => {
     ['zsh', 'at most one a second'],
     ['fish', 'at most one in 10 hook calls (fish has no clock builtin)'],
   ])('%s: 20 commands in a row start %s', async (shell) => {
-    const w = world();
-    const gone = await login();
-    pointLink(w, gone.sock);
-    await closeLogin(gone);
-    const { runs, seconds } = await helperRuns(shell, w, 20);
+    const { runs, most } = await rateLimited(shell);
     expect(runs).toBeGreaterThanOrEqual(1);
-    expect(runs).toBeLessThanOrEqual(shell === 'fish' ? 5 : Math.min(seconds + 1, 10));
+    expect(runs).toBeLessThanOrEqual(most);
+  }, 60_000);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Mutants: the installed parts, each broken on purpose the way a careless edit would, must fail
+// the checks above. Each test records which check caught it.
+
+const mutantLog: string[] = [];
+afterAll(() => {
+  if (mutantLog.length) console.log(`mutants and the check that caught each:\n${mutantLog.join('\n')}`);
+});
+
+async function caught(name: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    const first = String((e as Error).message ?? e).split('\n').filter((l) => l.trim())[0];
+    const diff = String((e as Error).message ?? '').split('\n').filter((l) => /^\s*[-+] /.test(l)).slice(0, 4).map((l) => l.trim());
+    mutantLog.push(`- ${name}: caught (${first}${diff.length ? `; ${diff.join(' ')}` : ''})`);
+    return;
+  }
+  mutantLog.push(`- ${name}: SURVIVED`);
+  throw new Error(`mutant survived: ${name}`);
+}
+
+type Mutation = Partial<Record<'helper' | 'bash' | 'zsh' | 'fish', (t: string) => string>>;
+const swap = (from: string, to: string) => (t: string) => t.split(from).join(to);
+
+const SCENARIO_MUTANTS: [string, Shell, string, Mutation][] = [
+  ['status not preserved: the bash prompt hook returns 0', 'bash', '', { bash: swap('\\builtin return "$__stf_status"', '\\builtin return 0') }],
+  ['heal disabled in the helper', 'bash', '', { helper: swap('    heal)\n', '    heal) exit 0 ;;\n    never)\n') }],
+  ['heal disabled in the helper', 'fish', '', { helper: swap('    heal)\n', '    heal) exit 0 ;;\n    never)\n') }],
+  ["modes swapped: bash's tmux hook runs the helper in login mode", 'bash', '', { bash: swap("refresh.sh' heal", "refresh.sh' login") }],
+  ["modes swapped: zsh's tmux hook runs the helper in login mode", 'zsh', '', { zsh: swap("refresh.sh' heal", "refresh.sh' login") }],
+  ['unbounded probe: no watchdog on ssh-add', 'bash', '', { helper: swap('{ sleep 1; kill "$__stf_probe"; }', '{ :; }') }],
+  ['the DEBUG trap of 1.0.0, which fails when the link is dead', 'bash', 'shopt -s extdebug', { bash: swap("'__stf_check || :' DEBUG", "'[[ -S $__stf_link ]] || __stf_heal' DEBUG") }],
+  ['the trap -p test of 1.0.0, fooled by posix mode', 'bash', 'set -o posix', { bash: swap("'' | 'trap -- - DEBUG')", "'')") }],
+  ['no sshd pid check: the pid is never trusted (bash)', 'bash', '', { bash: swap('-d /proc/$$', '-d /nonexistent/$$') }],
+  ['no sshd pid check: the pid is never trusted (fish)', 'fish', '', { fish: swap('-d /proc/$fish_pid', '-d /nonexistent/$fish_pid') }],
+];
+
+describe('mutants', () => {
+  test.each(SCENARIO_MUTANTS)('%s (%s): the guest scenario fails', async (name, shell, settings, mutation) => {
+    await caught(`${name} [${shell}${settings ? `, ${settings}` : ''}]: guest scenario`, async () => expectGuest(await scenario(shell, settings, world(mutation))));
+  }, 60_000);
+
+  test("modes swapped: zsh's hook outside tmux runs the helper in heal mode: the outside-tmux check fails", async () => {
+    await caught("modes swapped: zsh's hook outside tmux runs the helper in heal mode [zsh]: outside tmux", async () => {
+      const o = await outside('zsh', world({ zsh: swap("refresh.sh' login", "refresh.sh' heal") }));
+      expect(o.link).toBe(o.fresh);
+    });
+  }, 60_000);
+
+  test.each<[Shell, Mutation]>([
+    ['bash', { bash: swap('if [[ $__stf_tried == "$SECONDS" ]]; then \\builtin return 0; fi', '') }],
+    ['zsh', { zsh: swap('if [[ $__stf_tried == "$SECONDS" ]]; then \\builtin return 0; fi', '') }],
+    ['fish', { fish: swap('test $__stf_calls -lt (builtin math $__stf_tried + 10); and return', '') }],
+  ])('rate limit removed (%s): the rate limit check fails', async (shell, mutation) => {
+    await caught(`rate limit removed [${shell}]: rate limit`, async () => {
+      const { runs, most } = await rateLimited(shell, world(mutation));
+      expect(runs).toBeLessThanOrEqual(most);
+    });
   }, 60_000);
 });
