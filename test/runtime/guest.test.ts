@@ -474,7 +474,7 @@ const SCENARIO_MUTANTS: [string, Shell, string, Mutation][] = [
   ["modes swapped: bash's tmux hook runs the helper in login mode", 'bash', '', { bash: swap("refresh.sh' heal", "refresh.sh' login") }],
   ["modes swapped: zsh's tmux hook runs the helper in login mode", 'zsh', '', { zsh: swap("refresh.sh' heal", "refresh.sh' login") }],
   ['unbounded probe: no watchdog on ssh-add', 'bash', '', { helper: swap('{ sleep 1; kill "$__stf_probe"; }', '{ :; }') }],
-  ['the DEBUG trap of 1.0.0, which fails when the link is dead', 'bash', 'shopt -s extdebug', { bash: swap("'__stf_check || :' DEBUG", "'[[ -S $__stf_link ]] || __stf_heal' DEBUG") }],
+  ['the DEBUG trap of 1.0.0, which fails when the link is dead', 'bash', 'shopt -s extdebug', { bash: swap("'__stf_preexec' DEBUG", "'[[ -S $__stf_link ]] || __stf_heal' DEBUG") }],
   ['the trap -p test of 1.0.0, fooled by posix mode', 'bash', 'set -o posix', { bash: swap("'' | 'trap -- - DEBUG')", "'')") }],
   ['no sshd pid check: the pid is never trusted (bash)', 'bash', '', { bash: swap('-d /proc/$$', '-d /nonexistent/$$') }],
   ['no sshd pid check: the pid is never trusted (fish)', 'fish', '', { fish: swap('-d /proc/$fish_pid', '-d /nonexistent/$fish_pid') }],
@@ -495,7 +495,7 @@ describe('mutants', () => {
   test.each<[Shell, Mutation]>([
     ['bash', { bash: swap('if [[ $__stf_tried == "$SECONDS" ]]; then \\builtin return 0; fi', '') }],
     ['zsh', { zsh: swap('if [[ $__stf_tried == "$SECONDS" ]]; then \\builtin return 0; fi', '') }],
-    ['fish', { fish: swap('test $__stf_calls -lt (builtin math $__stf_tried + 10); and return', '') }],
+    ['fish', { fish: swap('set -q __stf_since_helper[10]; or return', '') }],
   ])('rate limit removed (%s): the rate limit check fails', async (shell, mutation) => {
     await caught(`rate limit removed [${shell}]: rate limit`, async () => {
       const { runs, most } = await rateLimited(shell, world(mutation));
