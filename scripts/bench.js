@@ -21,6 +21,7 @@ for (const f of ['.profile', '.bashrc', '.zshrc', '.config/fish/config.fish']) {
 }
 const cli = join(__dirname, '..', 'dist', 'cli.js');
 const agents = [];
+const agentDirs = [];
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -43,6 +44,7 @@ function timeSpawn(argv, envFor) {
 function startAgent(path) {
   fs.mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
   agents.push(spawn('ssh-agent', ['-D', '-a', path], { stdio: 'ignore' }));
+  agentDirs.push(join(path, '..'));
   while (!fs.existsSync(path)) spawnSync('sleep', ['0.01']);
   return path;
 }
@@ -59,7 +61,11 @@ function main() {
   const env = { PATH: process.env.PATH, HOME: home, TERM: 'dumb' };
   const install = spawnSync(process.execPath, [cli, 'install', '--yes', '--home', home, '--shell', 'bash,zsh,fish'], { env, encoding: 'utf8' });
   if (install.status !== 0) throw new Error(install.stderr);
-  const socks = [startAgent(join(base, 'ssh-a', 'agent.1')), startAgent(join(base, 'ssh-b', 'agent.2'))];
+  // Forwarded sockets as OpenSSH up to 10.0 makes them, /tmp/ssh-XXXX/agent.<pid of a live
+  // process>, so the prompt hooks watch that pid as they do for a real login.
+  const socks = ['a', 'b'].map(() => startAgent(join(fs.mkdtempSync('/tmp/ssh-stfbench'), `agent.${process.pid}`)));
+  // And one in ~/.ssh/agent/ (OpenSSH 10.1+): no pid in its name.
+  const agentDirSock = startAgent(join(home, '.ssh', 'agent', 's.bench00000.sshd.0000000000'));
   const rc = join(home, '.ssh', 'rc');
   const classicRc = join(base, 'classic-rc');
   fs.writeFileSync(classicRc, 'if [ -S "$SSH_AUTH_SOCK" ]; then ln -sf "$SSH_AUTH_SOCK" ~/.ssh/ssh_auth_sock; fi\n');
@@ -89,7 +95,9 @@ function main() {
     spawnCounts.push([label, processesStarted([shell, ...args], { ...settled(), HOME: bare }), processesStarted([shell, ...args], settled())]);
   }
 
-  const prompt = promptCosts(settled());
+  const prompt = promptCosts(settled(), 'link to /tmp/ssh-XXXX/agent.<pid>');
+  spawnSync('/bin/sh', [join(home, '.ssh', 'ssh-tmux-fix', 'refresh.sh'), 'login'], { env: { ...env, SSH_AUTH_SOCK: agentDirSock } });
+  prompt.push(...promptCosts(settled(), 'link to ~/.ssh/agent/s.*'));
   const fmt = (x) => (x === null ? '-' : `${x.toFixed(2)} ms`);
   const lines = [
     `Runs per figure: ${RUNS} (median). ${os.cpus().length} x ${os.cpus()[0].model.trim()}, ${os.type()} ${os.release()}.`,
@@ -103,19 +111,21 @@ function main() {
     '|---|---|---|',
     ...spawnCounts.map(([label, none, ours]) => `| ${label} | ${none} | ${ours} |`),
     '',
-    '| per prompt inside tmux, link healthy | hook | empty function | processes started |',
-    '|---|---|---|---|',
-    ...prompt.map(([label, hook, empty, procs]) => `| ${label} | ${hook.toFixed(2)} µs | ${empty.toFixed(2)} µs | ${procs} |`),
+    '| per prompt inside tmux, link healthy | hook | empty function | hook - empty | processes started |',
+    '|---|---|---|---|---|',
+    ...prompt.map(([label, hook, empty, procs]) => `| ${label} | ${hook.toFixed(2)} µs | ${empty.toFixed(2)} µs | ${(hook - empty).toFixed(2)} µs | ${procs} |`),
     '',
-    `bash inside tmux also runs a DEBUG trap (the heal before each command): ${bashTrapCost.toFixed(2)} µs more per simple command typed at the prompt.`,
+    '| bash DEBUG trap, per simple command, link healthy | no trap | trap calling an empty function | our trap | ours - empty-function trap |',
+    '|---|---|---|---|---|',
+    ...trapRows.map(([label, none, empty, ours]) => `| ${label} | ${none.toFixed(2)} µs | ${empty.toFixed(2)} µs | ${ours.toFixed(2)} µs | ${(ours - empty).toFixed(2)} µs |`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-let bashTrapCost = 0;
+const trapRows = [];
 
 /** Calls the installed prompt hook many times inside one interactive shell. */
-function promptCosts(env) {
+function promptCosts(env, where) {
   const n = 20000;
   const tmuxEnv = { ...env, TMUX: '/tmp/tmux-bench/default,1,0' };
   const loops = [
@@ -123,19 +133,19 @@ function promptCosts(env) {
     ['zsh', 'zsh', ['-ic', `f(){ :; }; TIMEFMT=%*E; { time (for ((i=0;i<${n};i++)); do __stf_heal; done) } 2>&1; { time (for ((i=0;i<${n};i++)); do f; done) } 2>&1`]],
     ['fish', 'fish', ['-ic', `function f; end; set t (date +%s%N); for i in (seq ${n}); __stf_heal; end; set u (date +%s%N); for i in (seq ${n}); f; end; set v (date +%s%N); echo (math "($u - $t) / 1e9"); echo (math "($v - $u) / 1e9")`]],
   ];
-  // bash's preexec is a DEBUG trap: it costs a file test per command typed at the prompt.
-  const perCommand = ['bash', ''].map((tmux) => {
-    const out = spawnSync('bash', ['-ic', `TIMEFORMAT=%R; { time for ((i=0;i<${n};i++)); do :; done; } 2>&1`], { env: { ...tmuxEnv, TMUX: tmux }, encoding: 'utf8' });
-    return (Number(out.stdout.trim()) * 1e6) / n;
-  });
-  bashTrapCost = perCommand[0] - perCommand[1];
+  // bash's preexec is a DEBUG trap: it runs before each simple command typed at the prompt.
+  // Measured beside no trap and beside a trap that calls an empty function, in one shell.
+  const loop = `{ time for ((i=0;i<${n};i++)); do :; done; } 2>&1`;
+  const trapOut = spawnSync('bash', ['-ic', `TIMEFORMAT=%R; f(){ :; }; ours=$(trap -p DEBUG); trap - DEBUG; ${loop}; trap f DEBUG; ${loop}; eval "$ours"; ${loop}`], { env: tmuxEnv, encoding: 'utf8' });
+  const [none, empty, ours] = trapOut.stdout.trim().split(/\s+/).map((x) => (Number(x) * 1e6) / n);
+  trapRows.push([where, none, empty, ours]);
   return loops.map(([label, shell, args]) => {
     const out = spawnSync(shell, args, { env: tmuxEnv, encoding: 'utf8' });
-    const [hook, empty] = out.stdout.trim().split(/\s+/).map((s) => (Number(s) * 1e6) / n);
+    const [hook, empty] = out.stdout.trim().split(/\s+/).map((x) => (Number(x) * 1e6) / n);
     // The shell's own start-up may start processes (fish does): count only what 100 calls add.
     const calls = label === 'fish' ? 'set i 0; while test $i -lt 100; __stf_heal; set i (math $i + 1); end' : 'for ((i=0;i<100;i++)); do __stf_heal; done';
     const procs = Number(processesStarted([shell, '-ic', calls], tmuxEnv)) - Number(processesStarted([shell, '-ic', 'true'], tmuxEnv));
-    return [`${label} (${n} calls)`, hook, empty, `${procs} in 100 calls`];
+    return [`${label}, ${where} (${n} calls)`, hook, empty, `${procs} in 100 calls`];
   });
 }
 
@@ -144,4 +154,5 @@ try {
 } finally {
   for (const agent of agents) agent.kill('SIGKILL');
   fs.rmSync(base, { recursive: true, force: true });
+  for (const dir of agentDirs) if (dir.startsWith('/tmp/ssh-stfbench')) fs.rmSync(dir, { recursive: true, force: true });
 }

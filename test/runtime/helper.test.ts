@@ -5,6 +5,7 @@
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import { join } from 'node:path';
 import { buildContext, RenderContext } from '../../src/context';
@@ -19,6 +20,7 @@ beforeEach(() => {
 
 afterEach(() => {
   for (const agent of agents.splice(0)) agent.kill('SIGKILL');
+  for (const server of listeners.splice(0)) server.close();
   fs.rmSync(base, { recursive: true, force: true });
 });
 
@@ -45,6 +47,23 @@ async function agentAt(path: string): Promise<string> {
   agents.push(agent);
   for (let i = 0; i < 200 && !fs.existsSync(path); i += 1) await new Promise((r) => setTimeout(r, 10));
   return path;
+}
+
+/** A listener that behaves as `behave` says, e.g. accepts and never answers; in this process. */
+const listeners: net.Server[] = [];
+async function listenerAt(path: string, behave: (c: net.Socket) => void): Promise<string> {
+  fs.mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  const server = net.createServer(behave);
+  listeners.push(server);
+  await new Promise<void>((r) => server.listen(path, r));
+  return path;
+}
+
+/** The helper, without blocking this process (its listeners must keep running). */
+function runHelperAsync(h: Home, mode: 'login' | 'heal', extra: Record<string, string | undefined> = {}): Promise<number | null> {
+  return new Promise((resolve) => {
+    spawn('/bin/sh', [h.ctx.helper, mode], { env: env(h, { ...extra, STF_TEST_BASE: base }), stdio: 'ignore' }).on('exit', (code) => resolve(code));
+  });
 }
 
 /** A forwarded-style socket in its own /tmp/ssh-XXXX directory. */
@@ -181,6 +200,78 @@ describe('heal', () => {
     fs.symlinkSync(gone, h.ctx.link);
     runHelper(h, 'heal', {});
     expect(target(h)).toBe(older);
+  });
+
+  test.each([
+    ['answers every request with a failure', /agent refused operation/, (c: net.Socket) => c.once('data', () => c.end(Buffer.from([0, 0, 0, 1, 5])))],
+    ['closes every connection once it has read the request', /communication with agent failed/, (c: net.Socket) => c.once('data', () => c.end())],
+  ])('a socket whose agent %s (ssh-add -l exits 1) is not taken for alive', async (_what, says, behave) => {
+    const h = makeHome();
+    const live = await agentAt(forwardedPath());
+    await new Promise((r) => setTimeout(r, 20));
+    const broken = await listenerAt(forwardedPath(), behave);
+    // Asynchronously: the listener lives in this process.
+    const probe = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn('ssh-add', ['-l'], { env: { PATH: process.env.PATH, SSH_AUTH_SOCK: broken }, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(probe.code).toBe(1);
+    expect(probe.stderr).toMatch(says);
+    fs.symlinkSync(join(base, 'gone.sock'), h.ctx.link);
+    await runHelperAsync(h, 'heal');
+    expect(target(h)).toBe(live);
+    // A link that points at such a socket is moved too.
+    fs.rmSync(h.ctx.link);
+    fs.symlinkSync(broken, h.ctx.link);
+    await runHelperAsync(h, 'heal');
+    expect(target(h)).toBe(live);
+  });
+
+  test('an agent without keys is alive ("The agent has no identities.", exit 1 too)', async () => {
+    const h = makeHome();
+    const empty = await agentAt(forwardedPath());
+    fs.symlinkSync(empty, h.ctx.link);
+    await agentAt(forwardedPath());
+    await runHelperAsync(h, 'heal');
+    expect(target(h)).toBe(empty);
+  });
+
+  test('sockets that accept and never answer: about a second each, two at most, then the live one', async () => {
+    const h = makeHome();
+    const live = await agentAt(forwardedPath());
+    const hung: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      await new Promise((r) => setTimeout(r, 20));
+      hung.push(await listenerAt(forwardedPath(), () => undefined));
+    }
+    fs.symlinkSync(join(base, 'gone.sock'), h.ctx.link);
+    let started = Date.now();
+    await runHelperAsync(h, 'heal');
+    const twoSilent = Date.now() - started;
+    // Newest first: two silent ones end the search, bounded; the link is left dangling.
+    expect(twoSilent).toBeLessThan(3500);
+    expect(target(h)).toBe(join(base, 'gone.sock'));
+    // A link on a silent socket, one other silent one, then the live one: found.
+    for (const sock of hung.slice(1)) fs.rmSync(sock);
+    fs.rmSync(h.ctx.link);
+    fs.symlinkSync(hung[0], h.ctx.link);
+    started = Date.now();
+    await runHelperAsync(h, 'heal');
+    expect(Date.now() - started).toBeLessThan(3500);
+    expect(target(h)).toBe(live);
+    // Nothing is left running: the probes and their watchdogs are gone within a second.
+    await new Promise((r) => setTimeout(r, 1200));
+    const left = spawnSync('pgrep', ['-f', `ssh-add -l|sleep 1`], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+    const ours = left.filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/environ`, 'latin1').includes(base);
+      } catch {
+        return false;
+      }
+    });
+    expect(ours).toEqual([]);
   });
 
   test('a healthy link is left exactly as it is', async () => {

@@ -49,7 +49,7 @@ test.each([
   const [sock, promptCommand, trap] = pane('bash', args, bashProbe).split('@@');
   expect(sock).toBe(link);
   expect(promptCommand).toContain('__stf_heal');
-  expect(trap).toContain('__stf_heal');
+  expect(trap).toContain('__stf_preexec');
 });
 
 test('bash, ~/.bash_profile sourcing ~/.bashrc: hooked once, not twice', () => {

@@ -118,7 +118,7 @@ describe('the snippets, run by the real shells inside tmux, set SSH_AUTH_SOCK to
   test('bash (interactive, no rc files)', () => {
     const file = write('run-bashrc.bash', render('bash', ctx));
     const res = run('bash', ['--norc', '--noprofile', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "$PROMPT_COMMAND"', 'bash', file], { env: env() });
-    expect(res.stdout).toBe(`${ctx.link}|__stf_heal`);
+    expect(res.stdout).toBe(`${ctx.link}|__stf_heal && :`);
   });
 
   test('zsh (interactive, no rc files)', () => {
