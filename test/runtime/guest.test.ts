@@ -615,9 +615,26 @@ const SCENARIO_MUTANTS: [string, Shell, string, Mutation][] = [
   ['no sshd pid check: the pid is never trusted (fish)', 'fish', '', { fish: swap('-d /proc/$fish_pid', '-d /nonexistent/$fish_pid') }],
 ];
 
+const DISPLAY_MUTANTS: [string, Shell, Mutation][] = [
+  ['pickup disabled', 'bash', { bash: swap('\\builtin export DISPLAY="$__stf_dvalue"', ':') }],
+  ['pickup disabled', 'zsh', { zsh: swap('\\builtin export DISPLAY="$__stf_dvalue"', ':') }],
+  ['pickup disabled', 'fish', { fish: swap('set -gx DISPLAY $__stf_dvalue', 'true') }],
+  ['local display overridden: a DISPLAY set by hand is followed anyway', 'bash', { bash: swap('__stf_display_forwarded "$__stf_dkey" || \\builtin return 0', ':') }],
+  ['local display overridden: a DISPLAY set by hand is followed anyway', 'zsh', { zsh: swap('__stf_display_forwarded "$__stf_dkey" || \\builtin return 0', ':') }],
+  ['local display overridden: a DISPLAY set by hand is followed anyway', 'fish', { fish: swap('__stf_display_forwarded "$DISPLAY"; or return', 'true') }],
+  ['fallback removed: a closed login is kept', 'bash', { bash: swap('if [[ ! -e /proc/$__stf_dpid ]]; then', 'if false; then') }],
+  ['fallback removed: a closed login is kept', 'zsh', { zsh: swap('if [[ ! -e /proc/$__stf_dpid ]]; then', 'if false; then') }],
+  ['fallback removed: a closed login is kept', 'fish', { fish: swap('if not test -e /proc/$__stf_dpid', 'if false') }],
+  ["the followed login's sshd is not watched", 'bash', { bash: swap('__stf_dwatch=/proc/$__stf_dpid', '__stf_dwatch=/') }],
+];
+
 describe('mutants', () => {
   test.each(SCENARIO_MUTANTS)('%s (%s): the guest scenario fails', async (name, shell, settings, mutation) => {
     await caught(`${name} [${shell}${settings ? `, ${settings}` : ''}]: guest scenario`, async () => expectGuest(await scenario(shell, settings, world(mutation))));
+  }, 60_000);
+
+  test.each(DISPLAY_MUTANTS)('%s (%s): the DISPLAY scenario fails', async (name, shell, mutation) => {
+    await caught(`${name} [${shell}]: DISPLAY scenario`, async () => expectDisplayGuest(await displayScenario(shell, '', displayWorld('localhost:10.0', mutation))));
   }, 60_000);
 
   test("modes swapped: zsh's hook outside tmux runs the helper in heal mode: the outside-tmux check fails", async () => {
