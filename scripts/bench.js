@@ -8,6 +8,7 @@ const os = require('node:os');
 const { join } = require('node:path');
 
 const RUNS = Number(process.env.BENCH_RUNS || 300);
+const PROMPT_ROUNDS = Number(process.env.BENCH_PROMPT_ROUNDS || 5);
 const base = fs.mkdtempSync(join(os.tmpdir(), 'stf-bench-'));
 const home = join(base, 'home');
 const bare = join(base, 'bare');
@@ -120,6 +121,8 @@ function main() {
     '|---|---|---|',
     ...spawnCounts.map(([label, none, ours]) => `| ${label} | ${none} | ${ours} |`),
     '',
+    `Prompt hooks: the best of ${PROMPT_ROUNDS} rounds.`,
+    '',
     '| per prompt inside tmux, link healthy | hook | empty function | hook - empty | processes started |',
     '|---|---|---|---|---|',
     ...prompt.map(([label, hook, empty, procs]) => `| ${label} | ${hook.toFixed(2)} µs | ${empty.toFixed(2)} µs | ${(hook - empty).toFixed(2)} µs | ${procs} |`),
@@ -169,8 +172,13 @@ function promptCosts(env, where) {
   const [none, empty, ours] = trapOut.stdout.trim().split(/\s+/).map((x) => (Number(x) * 1e6) / n);
   trapRows.push([where, none, empty, ours]);
   return loops.map(([label, shell, args]) => {
-    const out = spawnSync(shell, args, { env: tmuxEnv, encoding: 'utf8' });
-    const [hook, empty] = out.stdout.trim().split(/\s+/).map((x) => (Number(x) * 1e6) / n);
+    // The best of a few rounds: other jobs on the machine only ever add time.
+    let [hook, empty] = [Infinity, Infinity];
+    for (let round = 0; round < PROMPT_ROUNDS; round += 1) {
+      const out = spawnSync(shell, args, { env: tmuxEnv, encoding: 'utf8' });
+      const [h, e] = out.stdout.trim().split(/\s+/).map((x) => (Number(x) * 1e6) / n);
+      [hook, empty] = [Math.min(hook, h), Math.min(empty, e)];
+    }
     // The shell's own start-up may start processes (fish does): count only what 100 calls add.
     const hooks = label === 'fish' ? fishHooks : label === 'zsh' ? zshHooks : '__stf_heal';
     const calls = label === 'fish' ? `set i 0; while test $i -lt 100; ${hooks}; set i (math $i + 1); end` : `for ((i=0;i<100;i++)); do ${hooks}; done`;
