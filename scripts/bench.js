@@ -121,13 +121,13 @@ function main() {
     '|---|---|---|',
     ...spawnCounts.map(([label, none, ours]) => `| ${label} | ${none} | ${ours} |`),
     '',
-    `Prompt hooks: the best of ${PROMPT_ROUNDS} rounds.`,
+    `Prompt hooks: CPU time of the shell (user + system), the best of ${PROMPT_ROUNDS} rounds.`,
     '',
     '| per prompt inside tmux, link healthy | hook | empty function | hook - empty | processes started |',
     '|---|---|---|---|---|',
     ...prompt.map(([label, hook, empty, procs]) => `| ${label} | ${hook.toFixed(2)} µs | ${empty.toFixed(2)} µs | ${(hook - empty).toFixed(2)} µs | ${procs} |`),
     '',
-    '| bash DEBUG trap, per simple command, link healthy | no trap | trap calling an empty function | our trap | ours - empty-function trap |',
+    '| bash DEBUG trap, per simple command, link healthy (CPU time, best of the rounds) | no trap | trap calling an empty function | our trap | ours - empty-function trap |',
     '|---|---|---|---|---|',
     ...trapRows.map(([label, none, empty, ours]) => `| ${label} | ${none.toFixed(2)} µs | ${empty.toFixed(2)} µs | ${ours.toFixed(2)} µs | ${(ours - empty).toFixed(2)} µs |`),
   ];
@@ -135,6 +135,11 @@ function main() {
 }
 
 const trapRows = [];
+
+/** CPU seconds (user + system) as the shells print them ("0.41+0.01", zsh "0.41s+0.01s"): waiting for a busy CPU is not counted. */
+function cpuSeconds(text) {
+  return text.split('+').reduce((sum, part) => sum + Number(part.replace(/s$/, '')), 0);
+}
 
 /**
  * ~/.ssh/rc at an ssh -X login: feeds the cookie to xauth and records the DISPLAY. Without an
@@ -161,22 +166,26 @@ function promptCosts(env, where) {
   const fishHooks = env.DISPLAY ? '__stf_heal; __stf_display_follow' : '__stf_heal';
   const tmuxEnv = { ...env, TMUX: '/tmp/tmux-bench/default,1,0' };
   const loops = [
-    ['bash', 'bash', ['-ic', `f(){ :; }; trap - DEBUG; TIMEFORMAT=%R; { time for ((i=0;i<${n};i++)); do __stf_heal; done; } 2>&1; { time for ((i=0;i<${n};i++)); do f; done; } 2>&1`]],
-    ['zsh', 'zsh', ['-ic', `f(){ :; }; TIMEFMT=%*E; { time (for ((i=0;i<${n};i++)); do ${zshHooks}; done) } 2>&1; { time (for ((i=0;i<${n};i++)); do f; done) } 2>&1`]],
-    ['fish', 'fish', ['-ic', `function f; end; set t (date +%s%N); for i in (seq ${n}); ${fishHooks}; end; set u (date +%s%N); for i in (seq ${n}); f; end; set v (date +%s%N); echo (math "($u - $t) / 1e9"); echo (math "($v - $u) / 1e9")`]],
+    ['bash', 'bash', ['-ic', `f(){ :; }; trap - DEBUG; TIMEFORMAT='%U+%S'; { time for ((i=0;i<${n};i++)); do __stf_heal; done; } 2>&1; { time for ((i=0;i<${n};i++)); do f; done; } 2>&1`]],
+    ['zsh', 'zsh', ['-ic', `f(){ :; }; TIMEFMT='%U+%S'; { time (for ((i=0;i<${n};i++)); do ${zshHooks}; done) } 2>&1; { time (for ((i=0;i<${n};i++)); do f; done) } 2>&1`]],
+    // fish's own CPU time, from /proc (clock ticks of 10 ms; 20000 calls take seconds).
+    ['fish', 'fish', ['-ic', `function f; end; function cpu; set -l s (string split ' ' < /proc/$fish_pid/stat); echo $s[14]+$s[15]; end; set t (cpu); for i in (seq ${n}); ${fishHooks}; end; set u (cpu); for i in (seq ${n}); f; end; set v (cpu); echo (math "(($u) - ($t)) / 100"); echo (math "(($v) - ($u)) / 100")`]],
   ];
   // bash's preexec is a DEBUG trap: it runs before each simple command typed at the prompt.
   // Measured beside no trap and beside a trap that calls an empty function, in one shell.
   const loop = `{ time for ((i=0;i<${n};i++)); do :; done; } 2>&1`;
-  const trapOut = spawnSync('bash', ['-ic', `TIMEFORMAT=%R; f(){ :; }; ours=$(trap -p DEBUG); trap - DEBUG; ${loop}; trap f DEBUG; ${loop}; eval "$ours"; ${loop}`], { env: tmuxEnv, encoding: 'utf8' });
-  const [none, empty, ours] = trapOut.stdout.trim().split(/\s+/).map((x) => (Number(x) * 1e6) / n);
-  trapRows.push([where, none, empty, ours]);
+  let trap = [Infinity, Infinity, Infinity];
+  for (let round = 0; round < PROMPT_ROUNDS; round += 1) {
+    const trapOut = spawnSync('bash', ['-ic', `TIMEFORMAT='%U+%S'; f(){ :; }; ours=$(trap -p DEBUG); trap - DEBUG; ${loop}; trap f DEBUG; ${loop}; eval "$ours"; ${loop}`], { env: tmuxEnv, encoding: 'utf8' });
+    trap = trapOut.stdout.trim().split(/\s+/).map((x, i) => Math.min(trap[i], (cpuSeconds(x) * 1e6) / n));
+  }
+  trapRows.push([where, ...trap]);
   return loops.map(([label, shell, args]) => {
     // The best of a few rounds: other jobs on the machine only ever add time.
     let [hook, empty] = [Infinity, Infinity];
     for (let round = 0; round < PROMPT_ROUNDS; round += 1) {
       const out = spawnSync(shell, args, { env: tmuxEnv, encoding: 'utf8' });
-      const [h, e] = out.stdout.trim().split(/\s+/).map((x) => (Number(x) * 1e6) / n);
+      const [h, e] = out.stdout.trim().split(/\s+/).map((x) => (cpuSeconds(x) * 1e6) / n);
       [hook, empty] = [Math.min(hook, h), Math.min(empty, e)];
     }
     // The shell's own start-up may start processes (fish does): count only what 100 calls add.

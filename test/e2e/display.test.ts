@@ -58,6 +58,40 @@ async function paneDisplay(user: TestUser, pane: string): Promise<{ display: str
   return { display: display.trim(), cookie: cookie.join('\n').trim() };
 }
 
+/** The pids holding the listening TCP socket of an X11 display (port 6000 + N), via /proc. */
+function x11Listener(display: string): number[] {
+  const port = (6000 + Number(/:(\d+)/.exec(display)![1])).toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local address, state 0A (LISTEN), inode
+      if (f[1]?.endsWith(`:${port}`) && f[3] === '0A') inodes.add(f[9]);
+    }
+  }
+  const pids: number[] = [];
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1])) {
+          pids.push(Number(pid));
+          break;
+        }
+      } catch {
+        // the fd closed meanwhile
+      }
+    }
+  }
+  return pids;
+}
+
 describeE2E('DISPLAY follows ssh -X logins into old tmux panes', () => {
   let sshd: Sshd;
   let agent: Agent;
@@ -92,10 +126,10 @@ describeE2E('DISPLAY follows ssh -X logins into old tmux panes', () => {
       expect(await paneDisplay(user, oldPane)).toEqual(one);
 
       // ~/.ssh/rc recorded the login: the link names a record of its sshd session, the
-      // process that also made its agent socket (agent.<pid>).
+      // process that listens on the login's X11 port.
       const record = fs.readFileSync(path.join(user.home, '.ssh', 'ssh-tmux-fix', 'display'), 'utf8').split('\n');
       expect(record[1]).toBe(one.display);
-      expect(`agent.${record[0]}`).toBe(path.basename(await first.serverSocket()));
+      expect(x11Listener(one.display)).toContain(Number(record[0]));
 
       // Reconnect while login 1's sshd still holds display 10: login 2 gets another number.
       const second = await sshLogin(user, sshd, agent, { x11: 'X' });
