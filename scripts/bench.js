@@ -161,13 +161,12 @@ function x11LoginRow(rc, login) {
 /** Calls the installed prompt hook many times inside one interactive shell. */
 function promptCosts(env, where) {
   const n = 20000;
-  // bash's hook holds the DISPLAY test itself; zsh and fish add a second hook for it.
-  const zshHooks = env.DISPLAY ? '__stf_heal; __stf_display_follow' : '__stf_heal';
+  // bash and zsh hold the DISPLAY test in their hook; fish adds a second handler for it.
   const fishHooks = env.DISPLAY ? '__stf_heal; __stf_display_follow' : '__stf_heal';
   const tmuxEnv = { ...env, TMUX: '/tmp/tmux-bench/default,1,0' };
   const loops = [
     ['bash', 'bash', ['-ic', `f(){ :; }; trap - DEBUG; TIMEFORMAT='%U+%S'; { time for ((i=0;i<${n};i++)); do __stf_heal; done; } 2>&1; { time for ((i=0;i<${n};i++)); do f; done; } 2>&1`]],
-    ['zsh', 'zsh', ['-ic', `f(){ :; }; TIMEFMT='%U+%S'; { time (for ((i=0;i<${n};i++)); do ${zshHooks}; done) } 2>&1; { time (for ((i=0;i<${n};i++)); do f; done) } 2>&1`]],
+    ['zsh', 'zsh', ['-ic', `f(){ :; }; TIMEFMT='%U+%S'; { time (for ((i=0;i<${n};i++)); do __stf_heal; done) } 2>&1; { time (for ((i=0;i<${n};i++)); do f; done) } 2>&1`]],
     // fish's own CPU time, from /proc (clock ticks of 10 ms; 20000 calls take seconds).
     ['fish', 'fish', ['-ic', `function f; end; function cpu; set -l s (string split ' ' < /proc/$fish_pid/stat); echo $s[14]+$s[15]; end; set t (cpu); for i in (seq ${n}); ${fishHooks}; end; set u (cpu); for i in (seq ${n}); f; end; set v (cpu); echo (math "(($u) - ($t)) / 100"); echo (math "(($v) - ($u)) / 100")`]],
   ];
@@ -189,7 +188,7 @@ function promptCosts(env, where) {
       [hook, empty] = [Math.min(hook, h), Math.min(empty, e)];
     }
     // The shell's own start-up may start processes (fish does): count only what 100 calls add.
-    const hooks = label === 'fish' ? fishHooks : label === 'zsh' ? zshHooks : '__stf_heal';
+    const hooks = label === 'fish' ? fishHooks : '__stf_heal';
     const calls = label === 'fish' ? `set i 0; while test $i -lt 100; ${hooks}; set i (math $i + 1); end` : `for ((i=0;i<100;i++)); do ${hooks}; done`;
     const procs = Number(processesStarted([shell, '-ic', calls], tmuxEnv)) - Number(processesStarted([shell, '-ic', 'true'], tmuxEnv));
     return [`${label}, ${where} (${n} calls)`, hook, empty, `${procs} in 100 calls`];
