@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
-import { linkOf, VERSION } from './context';
+import { displayDirOf, displayLinkOf, linkOf, VERSION } from './context';
 import { fsError, StfError } from './errors';
 import { atomicWrite, removeFile, sha256, tempPathOf } from './files';
 import { Plan } from './plan';
@@ -43,7 +43,12 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
       if (change.after === null) removeFile(change.realPath);
       else atomicWrite(change.realPath, change.after, change.mode, change.before === null ? owner : null);
     }
-    if (plan.removeLink) removeFile(linkOf(plan.home));
+    if (plan.removeLink) {
+      // What the runtime made: the agent link, and the DISPLAY link and records of X11 logins.
+      removeFile(linkOf(plan.home));
+      removeFile(displayLinkOf(plan.home));
+      fs.rmSync(displayDirOf(plan.home), { recursive: true, force: true });
+    }
     for (const dir of plan.removeDirs) removeDirIfEmpty(dir);
     updateRecord(plan, state, createdDirs);
     if (backupSet) {

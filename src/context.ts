@@ -26,6 +26,12 @@ export interface RenderContext {
   /** Where sshd up to OpenSSH 10.0 puts forwarded sockets. */
   forwardedGlob: string;
   atomicLn: boolean;
+  /** DISPLAY follows ssh -X/-Y logins into the panes (off with install --no-display). */
+  display: boolean;
+  /** Points at the record of the newest X11 login; written by ~/.ssh/rc. */
+  displayLink: string;
+  /** One record per X11 login, named by its sshd session pid. */
+  displayDir: string;
   tmuxHooks: string[];
   tmuxHookIndex: number;
   tmuxSetSessionEnv: string;
@@ -39,7 +45,15 @@ export function linkOf(home: string): string {
   return join(linkDirOf(home), 'agent.sock');
 }
 
-export function buildContext(home: string, atomicLn = detectAtomicLn()): RenderContext {
+export function displayLinkOf(home: string): string {
+  return join(linkDirOf(home), 'display');
+}
+
+export function displayDirOf(home: string): string {
+  return join(linkDirOf(home), 'displays');
+}
+
+export function buildContext(home: string, atomicLn = detectAtomicLn(), display = true): RenderContext {
   const linkDir = linkDirOf(home);
   const link = linkOf(home);
   return {
@@ -53,6 +67,9 @@ export function buildContext(home: string, atomicLn = detectAtomicLn()): RenderC
     agentDir: join(home, '.ssh', 'agent'),
     forwardedGlob: '/tmp/ssh-*/agent.*',
     atomicLn,
+    display,
+    displayLink: displayLinkOf(home),
+    displayDir: displayDirOf(home),
     tmuxHooks: TMUX_HOOKS,
     tmuxHookIndex: TMUX_HOOK_INDEX,
     tmuxSetSessionEnv: `set-environment SSH_AUTH_SOCK ${tmuxQuote(link)}`,

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';
-import { TOOL, VERSION, linkOf } from './context';
+import { TOOL, VERSION, displayLinkOf, linkDirOf, linkOf } from './context';
 import { StfError } from './errors';
 import { PARTS, HomeEnv, targetsFor } from './targets';
 
@@ -149,6 +149,48 @@ export function x11Finding(home: string): Finding {
   };
 }
 
+/** The line the helper carries when installed with --no-display. */
+export const NO_DISPLAY_MARK = '# -- DISPLAY: not followed (installed with --no-display) --';
+
+/** Whether the installed helper follows DISPLAY: true, false (--no-display), null (no helper, or one older than the feature). */
+export function installedDisplay(home: string): boolean | null {
+  let helper: string;
+  try {
+    helper = fs.readFileSync(join(linkDirOf(home), 'refresh.sh'), 'latin1');
+  } catch {
+    return null;
+  }
+  if (helper.includes(NO_DISPLAY_MARK)) return false;
+  return helper.includes('__stf_record_display') ? true : null;
+}
+
+/** The X11 login the display link names: its DISPLAY and whether its sshd session lives. */
+function recordedDisplay(home: string): { display: string; pid: string; alive: boolean } | null {
+  try {
+    const [pid, display] = fs.readFileSync(displayLinkOf(home), 'utf8').split('\n');
+    if (!/^\d+$/.test(pid) || !display) return null;
+    return { display, pid, alive: fs.existsSync(`/proc/${pid}`) };
+  } catch {
+    return null;
+  }
+}
+
+export function displayFinding(home: string, env: NodeJS.ProcessEnv = process.env): Finding | null {
+  const installed = installedDisplay(home);
+  if (installed === false) {
+    return { id: 'display', level: 'ok', message: 'DISPLAY following is off (installed with --no-display): tmux panes keep the DISPLAY they started with', fix: `run '${TOOL} install --display' to turn it on` };
+  }
+  if (installed === null) return null;
+  const recorded = recordedDisplay(home);
+  const latest = recorded ? `; the newest ssh -X login has ${recorded.display} (sshd ${recorded.pid}, ${recorded.alive ? 'alive' : 'gone'})` : '; no ssh -X login recorded yet';
+  const shown = env.DISPLAY ?? '';
+  if (env.TMUX && recorded?.alive && /^(localhost|unix):[1-9]\d+(\.\d+)?$/.test(shown) && shown !== recorded.display) {
+    return { id: 'display', level: 'warn', message: `this pane's DISPLAY is ${shown}${latest}`, fix: 'press Enter at the prompt: the hook picks it up (or open the pane again)' };
+  }
+  return { id: 'display', level: 'ok', message: `DISPLAY follows ssh -X/-Y logins into tmux panes whose DISPLAY came from one${latest}` };
+}
+
 export function diagnose(he: HomeEnv, env: NodeJS.ProcessEnv = process.env): Finding[] {
-  return [...installFindings(he), ...linkFindings(he.home), ...shellFindings(he.home, env), x11Finding(he.home), permitUserRcFinding()];
+  const display = displayFinding(he.home, env);
+  return [...installFindings(he), ...linkFindings(he.home), ...shellFindings(he.home, env), x11Finding(he.home), ...(display ? [display] : []), permitUserRcFinding()];
 }

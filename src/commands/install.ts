@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { applyPlan } from '../apply';
 import { buildContext, shQuote, fishQuote } from '../context';
+import { installedDisplay } from '../doctor';
 import { planInstall } from '../plan';
 import { installIntoTmux, runningTmuxServers } from '../tmuxlive';
 import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, tilde, withChangeOptions, withForce } from './common';
@@ -11,6 +12,7 @@ interface InstallArgs extends GlobalArgs {
   shell?: string;
   only?: string;
   force?: boolean;
+  display?: boolean;
 }
 
 export const command = 'install';
@@ -20,15 +22,21 @@ export function builder(y: Argv) {
   return withForce(withChangeOptions(y))
     .option('shell', { type: 'string', describe: 'Shells to set up: bash,zsh,fish,sh or none (default: those on this machine, and sh)' })
     .option('only', { type: 'string', describe: 'Install only these parts: ssh-rc,sh,bash,zsh,fish,tmux' })
+    .option('display', {
+      type: 'boolean',
+      describe: 'DISPLAY follows ssh -X/-Y logins into tmux panes; --no-display turns that off (default: as installed, else on)',
+    })
     .example('$0 install', 'show the plan, ask, then install')
     .example('$0 install --dry-run', 'print the diff of every change; touch nothing')
-    .example('$0 install --yes --shell bash,zsh', 'install without asking, for bash and zsh only');
+    .example('$0 install --yes --shell bash,zsh', 'install without asking, for bash and zsh only')
+    .example('$0 install --no-display', 'leave DISPLAY in tmux panes alone');
 }
 
 export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<void> {
   const { he, state } = resolveHome(args.home);
   recoverFirst(state, args.dryRun);
-  const ctx = buildContext(he.home);
+  // An upgrade keeps the choice made at the first install unless told otherwise.
+  const ctx = buildContext(he.home, undefined, args.display ?? installedDisplay(he.home) ?? true);
   const plan = planInstall(he, ctx, resolveParts(args.shell, args.only), Boolean(args.force));
   printWarnings(plan);
   if (args.dryRun) {

@@ -379,6 +379,141 @@ describe('a guest in the pane: healthy link, its login closes, the next one is k
 });
 
 // ---------------------------------------------------------------------------------------------
+// DISPLAY follows ssh -X logins: the same hostile settings, a pane whose DISPLAY came from a
+// login. ~/.ssh/rc's records are written here as the rc writes them (record, then the link);
+// the e2e test checks that the rc really writes them at a real ssh -X login.
+
+/** An X11 login: its record ({displayDir}/<pid of a stand-in sshd session>) and the link to it. */
+async function x11Login(w: World, display: string, xauthority = ''): Promise<ChildProcess> {
+  const session = start(['sleep', '3600']);
+  fs.mkdirSync(w.ctx.displayDir, { recursive: true, mode: 0o700 });
+  const record = join(w.ctx.displayDir, String(session.pid));
+  fs.writeFileSync(`${record}.tmp`, `${session.pid}\n${display}\n${xauthority}\n`);
+  fs.renameSync(`${record}.tmp`, record);
+  fs.symlinkSync(record, `${w.ctx.displayLink}.tmp`);
+  fs.renameSync(`${w.ctx.displayLink}.tmp`, w.ctx.displayLink);
+  await sleepMs(15); // distinct modification times: "newest" must be well defined
+  return session;
+}
+
+async function endX11Login(session: ChildProcess): Promise<void> {
+  session.kill('SIGKILL');
+  await waitFor('the X11 login to end', () => (session.signalCode !== null ? true : undefined));
+}
+
+/** A world whose tmux server, and so the pane, starts with `display` as DISPLAY. */
+function displayWorld(display: string | undefined, mutate: Mutation = {}): World {
+  const w = world(mutate);
+  if (display !== undefined) w.env = { ...w.env, DISPLAY: display };
+  return w;
+}
+
+interface DisplayObserved {
+  out: string[];
+  prompts: number[];
+  alive: boolean;
+  noise: string[];
+}
+
+function showDisplay(shell: Shell, out: string): string {
+  return shell === 'fish' ? `echo "display:$DISPLAY|$XAUTHORITY" >> ${out}` : `echo "display:\${DISPLAY-}|\${XAUTHORITY-}" >> ${out}`;
+}
+
+/**
+ * A pane started in login 1 (localhost:10.0); login 2 (localhost:11.0, with an XAUTHORITY)
+ * arrives: the pane follows it. Login 2 closes while 1 lives: back to 1. Login 1 closes too:
+ * the value stays. The user sets DISPLAY=:0 by hand and login 3 arrives: :0 stays.
+ */
+async function displayScenario(shell: Shell, settings: string, w: World = displayWorld('localhost:10.0')): Promise<DisplayObserved> {
+  const say = lines(shell, w.out);
+  const show = showDisplay(shell, w.out);
+  const one = await x11Login(w, 'localhost:10.0');
+  const pane = new Pane(w);
+  await pane.open(paneCommand(w, shell, settings));
+  await pane.type(show);
+  const two = await x11Login(w, 'localhost:11.0', '/run/user/x11 auth');
+  await pane.type(say.fail);
+  await pane.type(say.status);
+  await pane.type(show);
+  await endX11Login(two);
+  await pane.type(show);
+  await endX11Login(one);
+  await pane.type(show);
+  await pane.type(shell === 'fish' ? 'set DISPLAY :0' : 'DISPLAY=:0');
+  await x11Login(w, 'localhost:12.0');
+  await pane.type(show);
+  await pane.type(say.mark('end'));
+  const noise = pane
+    .screen()
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '' && !/^P\[\d+\]>( |$)/.test(l));
+  return { out: read(w.out), prompts: pane.prompts(), alive: pane.alive(), noise };
+}
+
+const EXPECTED_DISPLAY_OUT = [
+  'display:localhost:10.0|',
+  'status:1',
+  'display:localhost:11.0|/run/user/x11 auth',
+  'display:localhost:10.0|',
+  'display:localhost:10.0|',
+  'display::0|',
+  'end',
+];
+
+function expectDisplayGuest(o: DisplayObserved): void {
+  expect({ alive: o.alive, out: o.out, prompts: o.prompts, noise: o.noise }).toEqual({
+    alive: true,
+    out: EXPECTED_DISPLAY_OUT,
+    prompts: [0, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+    noise: [],
+  });
+}
+
+describe('DISPLAY follows ssh -X logins, a guest too', () => {
+  test.each(CASES)('%s, %s', async (shell, _name, settings) => {
+    expectDisplayGuest(await displayScenario(shell, settings));
+  }, 60_000);
+
+  test.each<[Shell, string | undefined]>([
+    ['bash', ':0'],
+    ['zsh', ':0'],
+    ['fish', ':0'],
+    ['bash', undefined],
+    ['fish', 'localhost:9.0'],
+  ])('%s: a pane started with DISPLAY=%s keeps it when an X11 login arrives', async (shell, display) => {
+    const w = displayWorld(display);
+    await x11Login(w, 'localhost:10.0');
+    const pane = new Pane(w);
+    await pane.open(paneCommand(w, shell, ''));
+    await pane.type(showDisplay(shell, w.out));
+    await x11Login(w, 'localhost:11.0', '/elsewhere');
+    await pane.type(showDisplay(shell, w.out));
+    expect(read(w.out)).toEqual([`display:${display ?? ''}|`, `display:${display ?? ''}|`]);
+  }, 60_000);
+
+  test.each<Shell>(['bash', 'zsh', 'fish'])('%s: no process while nothing changed, in a pane with a forwarded DISPLAY', async (shell) => {
+    const w = displayWorld('localhost:10.0');
+    const l = await login();
+    pointLink(w, l.sock);
+    await x11Login(w, 'localhost:10.0');
+    const trace = join(base, 'trace');
+    const pane = new Pane(w);
+    await pane.open(`strace -f -qq -e trace=execve,clone,clone3,fork,vfork -o ${trace} ${paneCommand(w, shell, '')}`);
+    await pane.type(showDisplay(shell, w.out));
+    const before = fs.readFileSync(trace, 'utf8').split('\n').filter(Boolean).length;
+    expect(before).toBeGreaterThan(0); // strace saw the pane's own start
+    for (let i = 0; i < 10; i += 1) await pane.type(`echo ${i} >> ${w.out}`);
+    await x11Login(w, 'localhost:11.0');
+    await pane.type(showDisplay(shell, w.out));
+    // A new thread (fish runs some in the background) is no process.
+    const after = fs.readFileSync(trace, 'utf8').split('\n').filter(Boolean).slice(before).filter((l) => !l.includes('CLONE_THREAD'));
+    expect(read(w.out).filter((l) => l.startsWith('display:'))).toEqual(['display:localhost:10.0|', 'display:localhost:11.0|']);
+    expect(after).toEqual([]);
+  }, 60_000);
+});
+
+// ---------------------------------------------------------------------------------------------
 // Outside tmux: a login shell with a live socket takes the link (sshd with PermitUserRC no).
 
 const OUTSIDE_ARGS: Record<Shell, string[]> = { bash: ['--rcfile', 'RC', '-ic', 'true'], zsh: ['-ic', 'true'], fish: ['-ic', 'true'] };
@@ -480,9 +615,26 @@ const SCENARIO_MUTANTS: [string, Shell, string, Mutation][] = [
   ['no sshd pid check: the pid is never trusted (fish)', 'fish', '', { fish: swap('-d /proc/$fish_pid', '-d /nonexistent/$fish_pid') }],
 ];
 
+const DISPLAY_MUTANTS: [string, Shell, Mutation][] = [
+  ['pickup disabled', 'bash', { bash: swap('\\builtin export DISPLAY="$__stf_dvalue"', ':') }],
+  ['pickup disabled', 'zsh', { zsh: swap('\\builtin export DISPLAY="$__stf_dvalue"', ':') }],
+  ['pickup disabled', 'fish', { fish: swap('set -gx DISPLAY $__stf_dvalue', 'true') }],
+  ['local display overridden: a DISPLAY set by hand is followed anyway', 'bash', { bash: swap('__stf_display_forwarded "$__stf_dkey" || \\builtin return 0', ':') }],
+  ['local display overridden: a DISPLAY set by hand is followed anyway', 'zsh', { zsh: swap('__stf_display_forwarded "$__stf_dkey" || \\builtin return 0', ':') }],
+  ['local display overridden: a DISPLAY set by hand is followed anyway', 'fish', { fish: swap('__stf_display_forwarded "$DISPLAY"; or return', 'true') }],
+  ['fallback removed: a closed login is kept', 'bash', { bash: swap('if [[ ! -e /proc/$__stf_dpid ]]; then', 'if false; then') }],
+  ['fallback removed: a closed login is kept', 'zsh', { zsh: swap('if [[ ! -e /proc/$__stf_dpid ]]; then', 'if false; then') }],
+  ['fallback removed: a closed login is kept', 'fish', { fish: swap('if not test -e /proc/$__stf_dpid', 'if false') }],
+  ["the followed login's sshd is not watched", 'bash', { bash: swap('__stf_dwatch=/proc/$__stf_dpid', '__stf_dwatch=/') }],
+];
+
 describe('mutants', () => {
   test.each(SCENARIO_MUTANTS)('%s (%s): the guest scenario fails', async (name, shell, settings, mutation) => {
     await caught(`${name} [${shell}${settings ? `, ${settings}` : ''}]: guest scenario`, async () => expectGuest(await scenario(shell, settings, world(mutation))));
+  }, 60_000);
+
+  test.each(DISPLAY_MUTANTS)('%s (%s): the DISPLAY scenario fails', async (name, shell, mutation) => {
+    await caught(`${name} [${shell}]: DISPLAY scenario`, async () => expectDisplayGuest(await displayScenario(shell, '', displayWorld('localhost:10.0', mutation))));
   }, 60_000);
 
   test("modes swapped: zsh's hook outside tmux runs the helper in heal mode: the outside-tmux check fails", async () => {

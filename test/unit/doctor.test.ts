@@ -22,3 +22,41 @@ test('an ~/.ssh/rc without xauth is a warning with its fix; the installed rc is 
   expect(runCli(['install', '--yes', '--only', 'ssh-rc'], { home }).code).toBe(0);
   expect(x11(home)).toMatchObject({ level: 'ok', message: expect.stringContaining('feeds the X11 cookie') });
 });
+
+const display = (home: string) => (JSON.parse(runCli(['doctor', '--json'], { home }).stdout) as Report).findings.find((f) => f.id === 'display');
+const initBash = (home: string) => fs.readFileSync(path.join(home, '.ssh', 'ssh-tmux-fix', 'init.bash'), 'utf8');
+
+test('--no-display: no DISPLAY logic in the parts, doctor says so, an upgrade keeps the choice, --display turns it on', () => {
+  const { home } = makeRoot();
+  expect(runCli(['install', '--yes', '--shell', 'bash', '--no-display'], { home }).code).toBe(0);
+  expect(initBash(home)).not.toContain('__stf_display_check');
+  expect(initBash(home)).toContain('# -- DISPLAY: not followed (installed with --no-display) --');
+  expect(display(home)).toMatchObject({ level: 'ok', message: expect.stringContaining('off (installed with --no-display)') });
+
+  // Installing again without the option (an upgrade) keeps it off: nothing to change.
+  const again = runCli(['install', '--yes', '--shell', 'bash'], { home });
+  expect(again.code).toBe(0);
+  expect(again.stdout).toContain('nothing to change');
+
+  expect(runCli(['install', '--yes', '--shell', 'bash', '--display'], { home }).code).toBe(0);
+  expect(initBash(home)).toContain('__stf_display_check');
+  expect(display(home)).toMatchObject({ level: 'ok', message: expect.stringContaining('no ssh -X login recorded yet') });
+});
+
+test('doctor names the recorded X11 login; uninstall removes the DISPLAY link and the records', () => {
+  const { home } = makeRoot();
+  expect(runCli(['install', '--yes', '--shell', 'bash'], { home }).code).toBe(0);
+  const linkDir = path.join(home, '.ssh', 'ssh-tmux-fix');
+  fs.mkdirSync(path.join(linkDir, 'displays'), { mode: 0o700 });
+  const record = path.join(linkDir, 'displays', String(process.pid));
+  fs.writeFileSync(record, `${process.pid}\nlocalhost:11.0\n\n`);
+  fs.symlinkSync(record, path.join(linkDir, 'display'));
+  expect(display(home)).toMatchObject({ level: 'ok', message: expect.stringContaining(`localhost:11.0 (sshd ${process.pid}, alive)`) });
+  // A pane of that home still on an older login's DISPLAY is told how it heals.
+  const pane = JSON.parse(runCli(['doctor', '--json'], { home, env: { TMUX: '/tmp/tmux-0/default,1,0', DISPLAY: 'localhost:10.0' } }).stdout) as Report;
+  expect(pane.findings.find((f) => f.id === 'display')).toMatchObject({ level: 'warn', message: expect.stringContaining("this pane's DISPLAY is localhost:10.0") });
+
+  expect(runCli(['uninstall', '--yes'], { home }).code).toBe(0);
+  expect(fs.existsSync(path.join(linkDir, 'display'))).toBe(false);
+  expect(fs.existsSync(path.join(linkDir, 'displays'))).toBe(false);
+});

@@ -95,6 +95,17 @@ describe.each(CASES)('%s (atomicLn=%s)', (name, atomicLn) => {
   }
 });
 
+describe.each<TemplateName>(['helper', 'bash', 'zsh', 'fish'])('%s with --no-display', (name) => {
+  test('says so in a visible line, has no DISPLAY logic, and passes the same checks', () => {
+    const text = render(name, buildContext(home, true, false));
+    expect(text).toContain('# -- DISPLAY: not followed (installed with --no-display) --');
+    expect(text).not.toMatch(/__stf_display|__stf_record_display|__stf_dwatch/);
+    const file = write(`${name}-no-display`, text);
+    const failures = CHECKS[name].map(([cmd, args]) => run(cmd, [...args, file])).filter((res) => res.code !== 0);
+    expect(failures).toEqual([]);
+  });
+});
+
 test('control: with a home that has a space but no single quote, sh and bash are shellcheck-clean', () => {
   // Pins the shellcheck findings above (if any) on the quote in the home path, nothing else.
   const ctx = buildContext(path.join(root, 'plain home'), true);
