@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { recoverInterrupted } from '../apply';
 import { linkOf } from '../context';
+import { homeOwner } from '../files';
 import { unifiedDiff } from '../diff';
 import { StfError } from '../errors';
 import { Plan } from '../plan';
@@ -47,7 +48,7 @@ export function resolveHome(arg: string | undefined): { he: HomeEnv; state: Stat
     throw new StfError(`the home directory ${home} does not exist; nothing was changed\n  next step: create it, or pass the right one with --home DIR`);
   }
   if (!stat.isDirectory()) throw new StfError(`${home} is not a directory; nothing was changed\n  next step: pass a home directory with --home DIR`);
-  return { he: homeEnv(home), state: new StateDir(stateDirOf(home)) };
+  return { he: homeEnv(home), state: new StateDir(stateDirOf(home), homeOwner(home)) };
 }
 
 /** --shell and --only decide which parts are installed. */
