@@ -23,18 +23,30 @@ interface UserHome {
   loginShell: string;
 }
 
-export interface ProbeItem {
+/** One `find` the playbook runs as `user`: names matching `patterns` in `paths`, `depth` deep. */
+export interface FindSpec {
   user: string;
+  paths: string[];
+  patterns: string[];
+  depth: number;
+}
+
+interface FoundEntry {
   path: string;
+  islnk?: boolean;
+  isdir?: boolean;
+  mode?: string;
 }
 
-interface StatResult {
-  item: ProbeItem;
-  stat?: { exists: boolean; islnk?: boolean; isdir?: boolean; mode?: string; lnk_source?: string };
+interface FindResult {
+  item?: FindSpec;
+  files?: FoundEntry[];
 }
 
-interface SlurpResult {
-  item: StatResult;
+/** Results of loops over `subelements('files')` of the find results: [find result, entry]. */
+interface EntryResult {
+  item?: [FindResult, FoundEntry];
+  stat?: { lnk_source?: string };
   content?: string;
   failed?: boolean;
   skipped?: boolean;
@@ -46,8 +58,13 @@ export interface HostReport {
   ln?: string;
   /** slurp of /etc/shells: the shells installed there. */
   shells?: { content?: string };
-  stat: StatResult[];
-  slurp: SlurpResult[];
+  /** The two finds: the home's own entries, then below the directories found there. */
+  top: FindResult[];
+  deep: FindResult[];
+  /** stat of each symlink found: where it leads. */
+  links: EntryResult[];
+  /** slurp of each file found. */
+  slurp: EntryResult[];
 }
 
 export interface HostPlan {
@@ -86,9 +103,29 @@ function probePaths(u: UserHome): string[] {
   return [...new Set([...files, ...[...dirs].sort()])];
 }
 
-/** The paths the playbook stats (and then reads) for each user, as that user. */
-export function probe(report: Pick<HostReport, 'passwd'>): { stat: ProbeItem[] } {
-  return { stat: homesOf(report.passwd).flatMap((u) => probePaths(u).map((path) => ({ user: u.user, path }))) };
+/**
+ * What the playbook looks for, as each user: a find in the home itself (always there), then one
+ * below the directories of the home that hold probed paths, for those found. `files` are the
+ * probed files, for the slurp and stat filters.
+ */
+export function probe(report: Pick<HostReport, 'passwd'>): { top: FindSpec[]; deep: FindSpec[]; files: string[] } {
+  const top: FindSpec[] = [];
+  const deep: FindSpec[] = [];
+  const files: string[] = [];
+  for (const u of homesOf(report.passwd)) {
+    const paths = probePaths(u);
+    const rel = paths.map((p) => p.slice(u.home.length + 1).split('/'));
+    const roots = [...new Set(rel.filter((r) => r.length > 1).map((r) => r[0]))].sort();
+    top.push({ user: u.user, paths: [u.home], patterns: [...new Set(rel.map((r) => r[0]))].sort(), depth: 1 });
+    deep.push({
+      user: u.user,
+      paths: roots.map((r) => join(u.home, r)),
+      patterns: [...new Set(rel.filter((r) => r.length > 1).flatMap((r) => r.slice(1)))].sort(),
+      depth: Math.max(...rel.map((r) => r.length - 1)),
+    });
+    files.push(...paths.filter((p) => !isDirProbe(u, p)));
+  }
+  return { top, deep, files };
 }
 
 /** Another user's home: no $XDG_CONFIG_HOME or $ZDOTDIR of ours applies (as with `install --home`). */
@@ -195,42 +232,45 @@ function refuseReadOnly(plan: Plan): void {
  */
 function buildMirror(root: string, u: UserHome, report: HostReport): void {
   fs.mkdirSync(join(root, u.home), { recursive: true, mode: 0o700 });
+  const ofUser = (r: EntryResult) => r.item?.[0]?.item?.user === u.user && !r.failed && !r.skipped;
   const contents = new Map<string, Buffer>();
-  for (const s of report.slurp) {
-    if (s.item?.item?.user === u.user && !s.failed && !s.skipped && s.content !== undefined) {
-      contents.set(s.item.item.path, Buffer.from(s.content, 'base64'));
-    }
-  }
-  const fileProbes = new Set(probePaths(u).filter((p) => !isDirProbe(u, p)));
-  const entries = report.stat.filter((s) => s.item?.user === u.user && s.stat?.exists);
+  for (const r of report.slurp) if (ofUser(r) && r.content !== undefined) contents.set(r.item![1].path, Buffer.from(r.content, 'base64'));
+  const linkTargets = new Map<string, string>();
+  for (const r of report.links) if (ofUser(r) && r.stat?.lnk_source) linkTargets.set(r.item![1].path, r.stat.lnk_source);
+  const probes = probePaths(u);
+  const fileProbes = new Set(probes.filter((p) => !isDirProbe(u, p)));
+  const found = [...report.top, ...report.deep]
+    .filter((r) => r.item?.user === u.user)
+    .flatMap((r) => r.files ?? [])
+    .filter((e) => probes.includes(e.path));
   // Directories first, outermost first, so files land in them.
-  entries.sort((a, b) => a.item.path.length - b.item.path.length);
-  for (const { item, stat } of entries) {
-    const at = join(root, item.path);
-    const mode = stat?.mode === undefined ? 0o644 : Number.parseInt(stat.mode, 8);
-    if (!fileProbes.has(item.path)) {
+  found.sort((a, b) => a.path.length - b.path.length);
+  for (const entry of found) {
+    const at = join(root, entry.path);
+    const mode = entry.mode === undefined ? 0o644 : Number.parseInt(entry.mode, 8);
+    if (!fileProbes.has(entry.path)) {
       // A directory, or a symlink to one: the same for the planner.
       fs.mkdirSync(at, { recursive: true });
       // Group and other bits decide the ~/.ssh warning; the owner's stay open to build the mirror.
-      if (!stat?.islnk) fs.chmodSync(at, mode | 0o700);
+      if (!entry.islnk) fs.chmodSync(at, mode | 0o700);
       continue;
     }
-    if (stat?.isdir) {
+    if (entry.isdir) {
       fs.mkdirSync(at, { recursive: true }); // readFileState names it: not a regular file
       continue;
     }
-    const bytes = contents.get(item.path);
-    if (stat?.islnk && stat.lnk_source) {
+    const bytes = contents.get(entry.path);
+    const linkTarget = linkTargets.get(entry.path);
+    fs.mkdirSync(dirname(at), { recursive: true });
+    if (entry.islnk && linkTarget) {
       // A dangling link: the file is missing, and would be created where the link leads.
-      const target = join(root, stat.lnk_source);
-      fs.mkdirSync(dirname(at), { recursive: true });
+      const target = join(root, linkTarget);
       fs.symlinkSync(target, at);
       if (bytes !== undefined && !fs.existsSync(target)) {
         fs.mkdirSync(dirname(target), { recursive: true });
         fs.writeFileSync(target, bytes, { mode: 0o644 });
       }
     } else if (bytes !== undefined) {
-      fs.mkdirSync(dirname(at), { recursive: true });
       fs.writeFileSync(at, bytes);
       fs.chmodSync(at, mode);
     }

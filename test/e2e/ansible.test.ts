@@ -244,7 +244,7 @@ describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml on a host without Node', () 
     expectExit(check, 0);
     expect(recap(check)).toMatchObject({ failed: 0, unreachable: 0 });
     expect(recap(check).changed).toBeGreaterThanOrEqual(1);
-    expect(check.stdout).toContain(`+++ after: ${path.join(alice.home, '.bashrc')}`);
+    expect(check.stdout).toContain(`--- before: ${path.join(alice.home, '.bashrc')}`);
     expect(check.stdout).toMatch(/^\+# >>> ssh-tmux-fix \S+ sum=[0-9a-f]{12} \+newline >>>$/m);
     for (const u of users) expect(treeDiff(homeTree(u), before.get(u.name)!)).toEqual([]);
 
