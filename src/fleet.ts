@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { buildContext, TOOL, VERSION } from './context';
 import { StfError } from './errors';
 import { Plan, planInstall } from './plan';
@@ -236,7 +236,11 @@ function buildMirror(root: string, u: UserHome, report: HostReport): void {
   const contents = new Map<string, Buffer>();
   for (const r of report.slurp) if (ofUser(r) && r.content !== undefined) contents.set(r.item![1].path, Buffer.from(r.content, 'base64'));
   const linkTargets = new Map<string, string>();
-  for (const r of report.links) if (ofUser(r) && r.stat?.lnk_source) linkTargets.set(r.item![1].path, r.stat.lnk_source);
+  for (const r of report.links) {
+    // A real path (os.path.realpath): absolute, no `..`, so it stays inside the mirror.
+    const target = r.stat?.lnk_source;
+    if (ofUser(r) && target && isAbsolute(target) && normalize(target) === target) linkTargets.set(r.item![1].path, target);
+  }
   const probes = probePaths(u);
   const fileProbes = new Set(probes.filter((p) => !isDirProbe(u, p)));
   const found = [...report.top, ...report.deep]
