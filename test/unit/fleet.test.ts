@@ -127,6 +127,22 @@ describe('ansible plan: the bytes install would write', () => {
     expect(planOf(home).warnings).toEqual([`${USER}: ${path.join(home, '.ssh')} is writable by group or others (mode 777); sshd may refuse keys. Left as is: run 'chmod 700 ${path.join(home, '.ssh')}' to fix it.`]);
   });
 
+  test('a link target that is not a real path (a host lying) never leads out of the mirror', () => {
+    const { root, home } = makeRoot();
+    writeFiles(home, { 'dotfiles/bashrc': 'mine\n' });
+    fs.symlinkSync(path.join(home, 'dotfiles', 'bashrc'), path.join(home, '.bashrc'));
+    const report = reportOf(home);
+    const escape = path.join(root, 'escaped');
+    for (const link of report.links) link.stat = { lnk_source: `${'/..'.repeat(40)}${escape}` };
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'stf-fleet-out-'));
+    try {
+      planHost(report, out, () => ALL);
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+    expect(fs.existsSync(escape)).toBe(false);
+  });
+
   test('an installed home plans nothing', () => {
     const { home } = makeRoot();
     writeFiles(home, { '.bashrc': 'mine\n' });
