@@ -209,7 +209,7 @@ describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml on a host without Node', () 
       );
     }
     admin = createAdmin(agent.publicKey);
-    sshd = await startSshd({ hideNode: false, extraConfig: 'PermitRootLogin prohibit-password' });
+    sshd = await startSshd({ hideNode: true, extraConfig: 'PermitRootLogin prohibit-password' });
     // The controller renders with the local build; the host never runs it.
     stf = `${process.execPath} ${path.join(appDir(), 'dist', 'cli.js')}`;
   });
