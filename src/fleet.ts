@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
-import { buildContext, TOOL, VERSION } from './context';
+import { atomicLnOf, buildContext, TOOL, VERSION } from './context';
 import { StfError } from './errors';
 import { Plan, planInstall } from './plan';
 import { InstallRecord } from './state';
@@ -133,14 +133,6 @@ function defaultHomeEnv(home: string): HomeEnv {
   return { home, xdgConfigHome: join(home, '.config'), zdotdir: home };
 }
 
-/** GNU ln from coreutils 9.1 on replaces a link through a rename (see detectAtomicLn). */
-function atomicLnFrom(version: string | undefined): boolean {
-  const match = /GNU coreutils\)\s+(\d+)\.(\d+)/.exec(version ?? '');
-  if (!match) return false;
-  const [major, minor] = [Number(match[1]), Number(match[2])];
-  return major > 9 || (major === 9 && minor >= 1);
-}
-
 /** The shells `install` would set up there: those listed in /etc/shells, the login shell, and sh. */
 function shellsOn(report: HostReport, u: UserHome): Shell[] {
   const listed = Buffer.from(report.shells?.content ?? '', 'base64').toString('utf8').split('\n').map((l) => basename(l.trim()));
@@ -154,7 +146,7 @@ const octal = (mode: number): string => `0${mode.toString(8)}`;
  * written into outDir (on the controller), for the playbook's copy tasks.
  */
 export function planHost(report: HostReport, outDir: string, chooseParts: (detected: Shell[]) => Part[]): HostPlan {
-  const atomicLn = atomicLnFrom(report.ln);
+  const atomicLn = atomicLnOf(report.ln ?? '');
   const result: HostPlan = { dirs: [], files: [], warnings: [] };
   const mirror = fs.mkdtempSync(join(tmpdir(), `${TOOL}-mirror-`));
   try {
