@@ -226,16 +226,16 @@ function buildMirror(root: string, u: UserHome, report: HostReport): void {
   fs.mkdirSync(join(root, u.home), { recursive: true, mode: 0o700 });
   const ofUser = (r: EntryResult) => r.item?.[0]?.item?.user === u.user && !r.failed && !r.skipped;
   const contents = new Map<string, Buffer>();
-  for (const r of report.slurp) if (ofUser(r) && r.content !== undefined) contents.set(r.item![1].path, Buffer.from(r.content, 'base64'));
+  for (const r of report.slurp ?? []) if (ofUser(r) && r.content !== undefined) contents.set(r.item![1].path, Buffer.from(r.content, 'base64'));
   const linkTargets = new Map<string, string>();
-  for (const r of report.links) {
+  for (const r of report.links ?? []) {
     // A real path (os.path.realpath): absolute, no `..`, so it stays inside the mirror.
     const target = r.stat?.lnk_source;
     if (ofUser(r) && target && isAbsolute(target) && normalize(target) === target) linkTargets.set(r.item![1].path, target);
   }
   const probes = probePaths(u);
   const fileProbes = new Set(probes.filter((p) => !isDirProbe(u, p)));
-  const found = [...report.top, ...report.deep]
+  const found = [...(report.top ?? []), ...(report.deep ?? [])]
     .filter((r) => r.item?.user === u.user)
     .flatMap((r) => r.files ?? [])
     .filter((e) => probes.includes(e.path));

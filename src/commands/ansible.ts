@@ -31,15 +31,24 @@ export function builder(y: Argv) {
 
 /** Reads the playbook's registered results: one JSON document on stdin. */
 function readReport(): HostReport {
+  if (process.stdin.isTTY) {
+    throw new StfError('ansible: reads the JSON the playbook passes on stdin, not a terminal\n  next step: run it from docs/ansible/ssh-tmux-fix.yml', 2);
+  }
   const text = fs.readFileSync(0, 'utf8');
+  let report: HostReport;
   try {
-    return JSON.parse(text) as HostReport;
+    report = JSON.parse(text) as HostReport;
   } catch (err) {
     throw new StfError(`ansible: stdin is not the JSON the playbook passes (${(err as Error).message})\n  next step: run it from docs/ansible/ssh-tmux-fix.yml`, 2);
   }
+  if (!Array.isArray(report?.passwd)) {
+    throw new StfError('ansible: stdin holds no passwd results (the getent task)\n  next step: run it from docs/ansible/ssh-tmux-fix.yml', 2);
+  }
+  return report;
 }
 
-export function handler(args: ArgumentsCamelCase<AnsibleArgs>): void {
+// async, like every handler here: a refusal then reaches cli.ts's error printer, not yargs.
+export async function handler(args: ArgumentsCamelCase<AnsibleArgs>): Promise<void> {
   const report = readReport();
   if (args.step === 'probe') {
     process.stdout.write(`${JSON.stringify(probe(report))}\n`);
