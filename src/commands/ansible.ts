@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { isatty } from 'node:tty';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { StfError } from '../errors';
 import { HostReport, planHost, probe } from '../fleet';
@@ -31,7 +32,8 @@ export function builder(y: Argv) {
 
 /** Reads the playbook's registered results: one JSON document on stdin. */
 function readReport(): HostReport {
-  if (process.stdin.isTTY) {
+  // isatty, not process.stdin.isTTY: that would open stdin non-blocking and readFileSync could fail.
+  if (isatty(0)) {
     throw new StfError('ansible: reads the JSON the playbook passes on stdin, not a terminal\n  next step: run it from docs/ansible/ssh-tmux-fix.yml', 2);
   }
   const text = fs.readFileSync(0, 'utf8');

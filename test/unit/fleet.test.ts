@@ -3,6 +3,7 @@
  * (find, stat, slurp results, built here from real homes the way those modules see them), the
  * plan must hold exactly the directories and bytes `install` plans for the same home.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,8 +11,9 @@ import { VERSION } from '../../src/context';
 import { FindSpec, HostReport, planHost, probe } from '../../src/fleet';
 import { planInstall } from '../../src/plan';
 import { Part, PARTS } from '../../src/targets';
-import { api, makeRoot, removeAllRoots, stfError } from './helpers';
+import { api, CLI, ensureBuilt, makeRoot, removeAllRoots, stfError } from './helpers';
 
+beforeAll(ensureBuilt);
 afterAll(removeAllRoots);
 
 const USER = 'alice';
@@ -165,5 +167,29 @@ describe('ansible plan: the bytes install would write', () => {
     writeFiles(other, { '.bashrc': 'mine\n' });
     fs.chmodSync(path.join(other, '.bashrc'), 0o444);
     expect(stfError(() => planOf(other)).message).toMatch(new RegExp(`^${USER}: ${path.join(other, '.bashrc').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is read-only \\(mode 444\\)`));
+  });
+});
+
+describe('ssh-tmux-fix ansible (the CLI the playbook runs)', () => {
+  test('reads a report that arrives slowly through a pipe, as Ansible writes it', async () => {
+    const { home } = makeRoot();
+    writeFiles(home, { '.bashrc': 'mine\n' });
+    const text = JSON.stringify(reportOf(home));
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'stf-fleet-out-'));
+    try {
+      const child = spawn(process.execPath, [CLI, 'ansible', 'plan', '--out', out], { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+      child.stdin.write(text.slice(0, 100));
+      await new Promise((r) => setTimeout(r, 500)); // the CLI is reading by now and finds the pipe empty
+      child.stdin.end(text.slice(100));
+      expect({ code: await closed, stderr }).toEqual({ code: 0, stderr: '' });
+      expect(JSON.parse(stdout).files.map((f: { path: string }) => f.path)).toContain(path.join(home, '.bashrc'));
+    } finally {
+      fs.rmSync(out, { recursive: true, force: true });
+    }
   });
 });
