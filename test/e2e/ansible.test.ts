@@ -239,7 +239,12 @@ describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml on a host without Node', () 
     writeAs(alice, '.bashrc', 'alias ll="ls -l"  # no newline at the end');
     writeAs(alice, '.bash_profile', '[ -f ~/.bashrc ] && . ~/.bashrc\n');
     writeAs(alice, '.ssh/rc', '#!/bin/sh\necho "mine" >/dev/null\n');
-    writeAs(zoe, '.zshrc', 'PROMPT="%~ %# "\n');
+    // zoe's .zshrc lives in her dotfiles repository (stow, yadm): it must stay a symlink.
+    writeAs(zoe, 'dotfiles/zshrc', 'PROMPT="%~ %# "\n');
+    fs.rmSync(path.join(zoe.home, '.zshrc')); // the empty one createUser gives zsh users
+    fs.symlinkSync('dotfiles/zshrc', path.join(zoe.home, '.zshrc'));
+    fs.lchownSync(path.join(zoe.home, '.zshrc'), zoe.uid, zoe.gid);
+    fs.chownSync(path.join(zoe.home, 'dotfiles'), zoe.uid, zoe.gid);
     const users = [alice, zoe];
     const before = new Map(users.map((u) => [u.name, homeTree(u)]));
 
@@ -257,7 +262,8 @@ describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml on a host without Node', () 
     expect(recap(first)).toMatchObject({ failed: 0, unreachable: 0 });
     const written = itemResults(first, WRITE_TASK);
     expect(written[`${alice.name}: ${path.join(alice.home, '.ssh', 'rc')}`]).toBe('changed');
-    expect(written[`${zoe.name}: ${path.join(zoe.home, '.zshrc')}`]).toBe('changed');
+    expect(written[`${zoe.name}: ${path.join(zoe.home, 'dotfiles', 'zshrc')}`]).toBe('changed');
+    expect(fs.readlinkSync(path.join(zoe.home, '.zshrc'))).toBe('dotfiles/zshrc');
     expect(Object.values(itemResults(first, DIRS_TASK))).toContain('changed');
 
     const placed = new Map(users.map((u) => [u.name, homeTree(u)]));
