@@ -245,6 +245,10 @@ describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml on a host without Node', () 
     fs.symlinkSync('dotfiles/zshrc', path.join(zoe.home, '.zshrc'));
     fs.lchownSync(path.join(zoe.home, '.zshrc'), zoe.uid, zoe.gid);
     fs.chownSync(path.join(zoe.home, 'dotfiles'), zoe.uid, zoe.gid);
+    // So does her ~/.ssh/rc, one level down (the second find sees through links there).
+    writeAs(zoe, 'dotfiles/ssh-rc', '#!/bin/sh\n');
+    fs.symlinkSync('../dotfiles/ssh-rc', path.join(zoe.home, '.ssh', 'rc'));
+    fs.lchownSync(path.join(zoe.home, '.ssh', 'rc'), zoe.uid, zoe.gid);
     const users = [alice, zoe];
     const before = new Map(users.map((u) => [u.name, homeTree(u)]));
 
@@ -264,6 +268,8 @@ describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml on a host without Node', () 
     expect(written[`${alice.name}: ${path.join(alice.home, '.ssh', 'rc')}`]).toBe('changed');
     expect(written[`${zoe.name}: ${path.join(zoe.home, 'dotfiles', 'zshrc')}`]).toBe('changed');
     expect(fs.readlinkSync(path.join(zoe.home, '.zshrc'))).toBe('dotfiles/zshrc');
+    expect(fs.readlinkSync(path.join(zoe.home, '.ssh', 'rc'))).toBe('../dotfiles/ssh-rc');
+    expect(fs.readFileSync(path.join(zoe.home, 'dotfiles', 'ssh-rc'), 'utf8')).toMatch(/^#!\/bin\/sh\n# >>> ssh-tmux-fix /);
     expect(Object.values(itemResults(first, DIRS_TASK))).toContain('changed');
 
     const placed = new Map(users.map((u) => [u.name, homeTree(u)]));
