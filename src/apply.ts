@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { dirname } from 'node:path';
 import { displayDirOf, displayLinkOf, linkOf, VERSION } from './context';
 import { fsError, StfError } from './errors';
-import { atomicWrite, removeFile, sha256, tempPathOf } from './files';
+import { atomicWrite, makeDir, removeFile, sha256, tempPathOf } from './files';
 import { Plan } from './plan';
 import { BackupSet, StateDir } from './state';
 
@@ -18,7 +18,7 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
   preflight(plan);
   const unlock = state.lock();
   let backupSet: BackupSet | null = null;
-  const owner = homeOwner(plan.home);
+  const owner = state.owner;
   try {
     const createdDirs = plan.createDirs.map((d) => d.path);
     if (plan.changes.length > 0 || plan.createDirs.length > 0) {
@@ -32,11 +32,9 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
     }
     for (const dir of plan.createDirs) {
       try {
-        fs.mkdirSync(dir.path, { mode: dir.mode });
-        fs.chmodSync(dir.path, dir.mode);
-        if (owner) fs.chownSync(dir.path, owner.uid, owner.gid);
+        makeDir(dir.path, dir.mode, owner);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError('create the directory', dir.path, err);
+        throw fsError('create the directory', dir.path, err);
       }
     }
     for (const change of plan.changes) {
@@ -66,16 +64,6 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
   }
 }
 
-/**
- * Root installing into another user's home (`--home`, a fleet playbook) must leave the files
- * it creates owned by that user, or the user could not read their own ~/.ssh.
- */
-function homeOwner(home: string): { uid: number; gid: number } | null {
-  if (process.getuid?.() !== 0) return null;
-  const stat = fs.statSync(home);
-  return stat.uid === 0 ? null : { uid: stat.uid, gid: stat.gid };
-}
-
 /** Refuses before anything is written when a file or directory cannot be changed. */
 function preflight(plan: Plan): void {
   for (const change of plan.changes) {
@@ -101,7 +89,7 @@ function undoSet(state: StateDir, set: BackupSet): void {
     removeFile(tempPathOf(entry.realPath));
     // A file the run never got to is already right; rewriting it could fail for no reason.
     if (currentSha(entry.realPath) === entry.sha256) continue;
-    if (entry.existed) atomicWrite(entry.realPath, state.readBlob(set, entry), entry.mode ?? 0o644);
+    if (entry.existed) atomicWrite(entry.realPath, state.readBlob(set, entry), entry.mode ?? 0o644, state.owner);
     else removeFile(entry.realPath);
   }
   for (const dir of [...set.createdDirs].sort((a, b) => b.length - a.length)) removeDirIfEmpty(dir);

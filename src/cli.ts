@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { TOOL, VERSION } from './context';
 import { StfError } from './errors';
+import * as ansible from './commands/ansible';
 import * as doctor from './commands/doctor';
 import * as install from './commands/install';
 import * as rollback from './commands/rollback';
@@ -35,6 +36,7 @@ yargs(hideBin(process.argv))
   .command(status)
   .command(doctor)
   .command(snippet)
+  .command(ansible)
   .option('verbose', { type: 'boolean', default: false, describe: 'Print more detail' })
   .demandCommand(1, 'Say which command to run.')
   .strict()

@@ -81,8 +81,12 @@ export function buildContext(home: string, atomicLn = detectAtomicLn(), display 
  * rename (checked with strace); older or other ln implementations unlink first.
  */
 export function detectAtomicLn(): boolean {
-  const out = spawnSync('ln', ['--version'], { encoding: 'utf8' });
-  const match = /GNU coreutils\)\s+(\d+)\.(\d+)/.exec(out.stdout ?? '');
+  return atomicLnOf(spawnSync('ln', ['--version'], { encoding: 'utf8' }).stdout ?? '');
+}
+
+/** Whether the ln that printed this `ln --version` replaces a link atomically. */
+export function atomicLnOf(version: string): boolean {
+  const match = /GNU coreutils\)\s+(\d+)\.(\d+)/.exec(version);
   if (!match) return false;
   const [major, minor] = [Number(match[1]), Number(match[2])];
   return major > 9 || (major === 9 && minor >= 1);

@@ -67,7 +67,7 @@ export function tempPathOf(realPath: string): string {
  * Replaces a file's bytes all at once: a temporary file in the same directory, flushed,
  * given the final mode, then renamed over the target. A crash leaves old or new, never half.
  */
-export function atomicWrite(realPath: string, data: Buffer, mode: number, newOwner: { uid: number; gid: number } | null = null): void {
+export function atomicWrite(realPath: string, data: Buffer, mode: number, newOwner: Owner | null = null): void {
   const tmp = tempPathOf(realPath);
   try {
     fs.rmSync(tmp, { force: true });
@@ -88,8 +88,36 @@ export function atomicWrite(realPath: string, data: Buffer, mode: number, newOwn
   }
 }
 
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * Root working on another user's home (`--home`, a fleet playbook): everything it creates
+ * there must belong to the home's owner, or the user could not change it later.
+ */
+export function homeOwner(home: string): Owner | null {
+  if (process.getuid?.() !== 0) return null;
+  const stat = fs.statSync(home);
+  return stat.uid === 0 ? null : { uid: stat.uid, gid: stat.gid };
+}
+
+/** Creates one directory with an exact mode, owned by `owner` when given; false if it existed. */
+export function makeDir(path: string, mode: number, owner: Owner | null): boolean {
+  try {
+    fs.mkdirSync(path, { mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  fs.chmodSync(path, mode);
+  if (owner) fs.chownSync(path, owner.uid, owner.gid);
+  return true;
+}
+
 /** The owner to keep when the writer may change it (root): the file's current one. */
-function ownerOf(path: string): { uid: number; gid: number } | null {
+function ownerOf(path: string): Owner | null {
   if (process.getuid?.() !== 0) return null;
   try {
     const stat = fs.statSync(path);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { fsError, StfError } from './errors';
-import { atomicWrite, missingDirs, sha256 } from './files';
+import { Owner, atomicWrite, makeDir, missingDirs, sha256 } from './files';
 
 /** How many backup sets are kept; the oldest go first, the newest is never pruned. */
 export const KEEP_BACKUP_SETS = 10;
@@ -39,7 +39,8 @@ export interface InstallRecord {
 }
 
 export class StateDir {
-  constructor(readonly dir: string) {}
+  /** `owner`: whom every file and directory made here belongs to (root working on a user's home). */
+  constructor(readonly dir: string, readonly owner: Owner | null = null) {}
 
   get backupsDir(): string {
     return join(this.dir, 'backups');
@@ -59,7 +60,7 @@ export class StateDir {
 
   writeRecord(record: InstallRecord | null): void {
     if (record === null) fs.rmSync(this.recordFile, { force: true });
-    else atomicWrite(this.recordFile, Buffer.from(`${JSON.stringify(record, null, 2)}\n`), 0o600);
+    else atomicWrite(this.recordFile, Buffer.from(`${JSON.stringify(record, null, 2)}\n`), 0o600, this.owner);
   }
 
   /** Backup sets, oldest first. */
@@ -90,10 +91,10 @@ export class StateDir {
     const id = this.newId();
     const setDir = join(this.backupsDir, id);
     try {
-      fs.mkdirSync(join(setDir, 'files'), { recursive: true, mode: 0o700 });
+      for (const dir of [this.backupsDir, setDir, join(setDir, 'files')]) makeDir(dir, 0o700, this.owner);
       const entries: BackupEntry[] = files.map((f, i) => {
         const blob = f.content === null ? null : String(i);
-        if (blob !== null) atomicWrite(join(setDir, 'files', blob), f.content as Buffer, 0o600);
+        if (blob !== null) atomicWrite(join(setDir, 'files', blob), f.content as Buffer, 0o600, this.owner);
         return {
           path: f.path,
           realPath: f.realPath,
@@ -114,7 +115,7 @@ export class StateDir {
   }
 
   writeSet(set: BackupSet): void {
-    atomicWrite(join(this.backupsDir, set.id, 'manifest.json'), Buffer.from(`${JSON.stringify(set, null, 2)}\n`), 0o600);
+    atomicWrite(join(this.backupsDir, set.id, 'manifest.json'), Buffer.from(`${JSON.stringify(set, null, 2)}\n`), 0o600, this.owner);
   }
 
   /** Removes the oldest sets beyond KEEP_BACKUP_SETS. */
@@ -141,7 +142,7 @@ export class StateDir {
 
   /**
    * One run at a time per home: the lock file holds the owner's pid; a lock whose process
-   * is gone (killed mid-run) is taken over.
+   * is gone (killed mid-run, even if not yet reaped) is taken over.
    */
   lock(): () => void {
     const lockFile = join(this.dir, 'lock');
@@ -154,13 +155,21 @@ export class StateDir {
       throw err;
     };
     try {
-      fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      // Parents as `mkdir -p` makes them (~/.local must stay usable by other programs);
+      // the state directory itself is private.
+      for (const dir of created) makeDir(dir, dir === this.dir ? 0o700 : 0o755 & ~currentUmask(), this.owner);
     } catch (err) {
       giveUp(fsError('create the state directory', this.dir, err));
     }
     for (let attempt = 0; attempt < 2; attempt += 1) {
       try {
-        fs.writeFileSync(lockFile, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+        const fd = fs.openSync(lockFile, 'wx', 0o600);
+        try {
+          fs.writeSync(fd, `${process.pid}\n`);
+          if (this.owner) fs.fchownSync(fd, this.owner.uid, this.owner.gid);
+        } finally {
+          fs.closeSync(fd);
+        }
         return () => fs.rmSync(lockFile, { force: true });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') giveUp(fsError('create the lock file', lockFile, err));
@@ -186,11 +195,31 @@ function isDirectory(path: string): boolean {
   }
 }
 
+/** process.umask() without changing it (its getter form is deprecated). */
+function currentUmask(): number {
+  const mask = process.umask(0o022);
+  process.umask(mask);
+  return mask;
+}
+
+/** A zombie (killed, not yet reaped by its parent) runs nothing and holds no lock. */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false; // no /proc (not Linux): trust kill(pid, 0)
+  }
+  // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state === 'Z' || state === 'X';
 }

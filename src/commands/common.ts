@@ -5,11 +5,12 @@ import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { recoverInterrupted } from '../apply';
 import { displayDirOf, displayLinkOf, linkOf } from '../context';
+import { homeOwner } from '../files';
 import { unifiedDiff } from '../diff';
 import { StfError } from '../errors';
 import { Plan } from '../plan';
 import { StateDir } from '../state';
-import { HomeEnv, PARTS, Part, SHELLS, detectShells, homeEnv, stateDirOf } from '../targets';
+import { HomeEnv, PARTS, Part, SHELLS, Shell, detectShells, homeEnv, stateDirOf } from '../targets';
 
 export interface GlobalArgs {
   home?: string;
@@ -47,18 +48,18 @@ export function resolveHome(arg: string | undefined): { he: HomeEnv; state: Stat
     throw new StfError(`the home directory ${home} does not exist; nothing was changed\n  next step: create it, or pass the right one with --home DIR`);
   }
   if (!stat.isDirectory()) throw new StfError(`${home} is not a directory; nothing was changed\n  next step: pass a home directory with --home DIR`);
-  return { he: homeEnv(home), state: new StateDir(stateDirOf(home)) };
+  return { he: homeEnv(home), state: new StateDir(stateDirOf(home), homeOwner(home)) };
 }
 
 /** --shell and --only decide which parts are installed. */
-export function resolveParts(shell: string | undefined, only: string | undefined): Part[] {
+export function resolveParts(shell: string | undefined, only: string | undefined, detected: Shell[] = detectShells()): Part[] {
   if (only !== undefined) {
     const parts = splitList(only);
     const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
     if (unknown.length) throw new StfError(`--only: unknown part ${unknown.join(', ')}; choose from ${PARTS.join(', ')}`, 2);
     return parts as Part[];
   }
-  const shells = shell === undefined ? [...detectShells(), 'sh'] : splitList(shell);
+  const shells = shell === undefined ? [...detected, 'sh'] : splitList(shell);
   const allowed = [...SHELLS, 'sh', 'none'];
   const unknown = shells.filter((s) => !allowed.includes(s));
   if (unknown.length) throw new StfError(`--shell: unknown shell ${unknown.join(', ')}; choose from ${allowed.join(', ')}`, 2);

@@ -1,16 +1,21 @@
 /*
- * The Ansible example of docs/dotfile-managers.md, docs/ansible/ssh-tmux-fix.yml, run for real
- * with ansible-playbook against localhost: root becomes each throwaway user (become_method su,
- * which needs no password for root) and installs the local build in that user's own home.
+ * The Ansible playbook of docs/dotfile-managers.md, docs/ansible/ssh-tmux-fix.yml, run for real:
+ * ansible-playbook (the controller, with Node) manages a host without Node, reached as root over
+ * the private sshd, which runs in its own mount namespace where every node binary is covered by
+ * /dev/null. Root becomes each throwaway user (become_method su) to read and write their homes.
+ * The bytes it places must be the very bytes `ssh-tmux-fix install` writes.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPO_DIR, RunResult, TestUser, appDir, base, createUser, describeE2E } from './harness';
+import { snapshot, Tree, treeDiff } from '../unit/helpers';
+import { Agent, REPO_DIR, RunResult, Sshd, TestUser, appDir, base, createUser, describeE2E, runCli, startAgent, startSshd } from './harness';
 
 const PLAYBOOK = path.join(REPO_DIR, 'docs', 'ansible', 'ssh-tmux-fix.yml');
-const INSTALL_TASK = 'Install ssh-tmux-fix for each user';
-const STATUS_TASK = 'Check that ssh-tmux-fix is installed for each user (status --json)';
+const WRITE_TASK = 'Write the files as each user';
+const DIRS_TASK = 'Create the missing directories as each user';
+const STATE = '.local/state/ssh-tmux-fix';
+const HOST = 'managed';
 
 interface Recap {
   ok: number;
@@ -20,32 +25,49 @@ interface Recap {
 }
 
 /**
- * A throwaway HOME and cwd for root: no ~/.ansible.cfg or ./ansible.cfg of the machine is
- * read, Ansible's ~/.ansible stays out of /root, and a playbook that forgot become_user would
- * write there, not into root's dotfiles.
+ * A throwaway HOME and cwd for the controller: no ~/.ansible.cfg or ./ansible.cfg of the machine
+ * is read, and Ansible's ~/.ansible stays out of /root. ssh reads no config and keeps no
+ * known_hosts; its master connections (one per host, as Ansible's default) live in CONTROL_DIR
+ * and are told to exit in afterAll.
  */
-function ansibleEnv(): { cwd: string; env: NodeJS.ProcessEnv } {
+function ansibleEnv(agent: Agent): { cwd: string; env: NodeJS.ProcessEnv } {
   const home = path.join(base(), 'ansible-root-home');
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     LANG: 'C.UTF-8',
     HOME: home,
+    SSH_AUTH_SOCK: agent.sock,
     ANSIBLE_NOCOLOR: '1',
     ANSIBLE_STDOUT_CALLBACK: 'default',
     ANSIBLE_RETRY_FILES_ENABLED: '0',
-    ANSIBLE_PYTHON_INTERPRETER: 'auto_silent',
-    // Root's remote tmp: Ansible takes ~ from the passwd entry (echo ~root), not from $HOME.
-    ANSIBLE_REMOTE_TMP: path.join(home, '.ansible', 'tmp'),
+    ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3',
+    ANSIBLE_PIPELINING: '1',
+    ANSIBLE_HOST_KEY_CHECKING: '0',
+    ANSIBLE_SSH_ARGS:
+      '-F /dev/null -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no -o LogLevel=ERROR',
+    ANSIBLE_SSH_CONTROL_PATH_DIR: controlDir(),
   };
   return { cwd: home, env };
 }
 
-function runPlaybook(users: TestUser[], stf: string): Promise<RunResult> {
-  const extraVars = JSON.stringify({ users: users.map((u) => u.name), stf });
-  const args = ['-i', 'localhost,', '-c', 'local', '--become-method', 'su', PLAYBOOK, '-e', extraVars];
+function controlDir(): string {
+  const dir = path.join(base(), 'ansible-cp');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/** Asks each ssh master connection Ansible left to exit (ControlPersist keeps them a while). */
+function closeMasters(): void {
+  if (!fs.existsSync(controlDir())) return;
+  for (const sock of fs.readdirSync(controlDir())) {
+    spawnSync('ssh', ['-F', '/dev/null', '-o', `ControlPath=${path.join(controlDir(), sock)}`, '-O', 'exit', 'unused'], { stdio: 'ignore', timeout: 10_000 });
+  }
+}
+
+function run(cmd: string, args: string[], agent: Agent): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ansible-playbook', args, { ...ansibleEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { ...ansibleEnv(agent), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -55,29 +77,79 @@ function runPlaybook(users: TestUser[], stf: string): Promise<RunResult> {
   });
 }
 
-/** The PLAY RECAP line of the one host, localhost. */
+interface Admin {
+  name: string;
+  home: string;
+}
+
+/**
+ * The account Ansible logs in as: uid 0 like root, but with its own throwaway home and /bin/sh,
+ * so no dotfile of the machine's real root runs at each login.
+ */
+function createAdmin(publicKey: string): Admin {
+  const name = `stfadm${Date.now().toString(36).slice(-6)}`;
+  const home = path.join(base(), name);
+  const add = spawnSync('useradd', ['-o', '-u', '0', '-g', '0', '-N', '-M', '-d', home, '-s', '/bin/sh', name], { encoding: 'utf8' });
+  if (add.status !== 0) throw new Error(`useradd ${name}: ${add.stderr}`);
+  spawnSync('usermod', ['-p', '*', name]);
+  fs.mkdirSync(path.join(home, '.ssh'), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(path.join(home, '.ssh', 'authorized_keys'), `${publicKey.trim()}\n`, { mode: 0o600 });
+  return { name, home };
+}
+
+/** Not the harness's removeUser: that ends every process of the uid, here 0. */
+function removeAdmin(admin: Admin): void {
+  spawnSync('userdel', ['-f', admin.name]);
+  fs.rmSync(admin.home, { recursive: true, force: true });
+}
+
+let admin: Admin;
+
+/** The managed host: the private sshd, logged into as the admin (uid 0) with the agent's key. */
+function inventory(sshd: Sshd): string {
+  const file = path.join(base(), 'inventory.ini');
+  fs.writeFileSync(file, `${HOST} ansible_host=127.0.0.1 ansible_port=${sshd.port} ansible_user=${admin.name}\n`);
+  return file;
+}
+
+/** The managed host as the rendering would see it: a shell as one user, through su like become. */
+function adHoc(sshd: Sshd, agent: Agent, shellCommand: string, user?: TestUser): Promise<RunResult> {
+  const become = user ? ['--become', '--become-method', 'su', '--become-user', user.name] : [];
+  return run('ansible', [HOST, '-i', inventory(sshd), ...become, '-m', 'ansible.builtin.shell', '-a', shellCommand], agent);
+}
+
+/** No fish part (fewer files, a shorter test); the CLI is run with the same shells to compare. */
+const SHELLS = '--shell bash,zsh,sh';
+
+async function runPlaybook(sshd: Sshd, agent: Agent, users: TestUser[], stf: string, extra: string[] = []): Promise<RunResult> {
+  const extraVars = JSON.stringify({ users: users.map((u) => u.name), stf, stf_options: SHELLS });
+  const started = Date.now();
+  const r = await run('ansible-playbook', ['-i', inventory(sshd), '--become-method', 'su', ...extra, PLAYBOOK, '-e', extraVars], agent);
+  // For the figures in the docs: how long a run takes here.
+  console.log(`ansible-playbook ${extra.join(' ')} for ${users.length} user(s): ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return r;
+}
+
 function recap(r: RunResult): Recap {
-  const line = r.stdout.split('\n').find((l) => /^localhost\s+:\s+ok=/.test(l));
-  if (!line) throw new Error(`no PLAY RECAP line for localhost in:\n${show(r)}`);
+  const line = r.stdout.split('\n').find((l) => new RegExp(`^${HOST}\\s+:\\s+ok=`).test(l));
+  if (!line) throw new Error(`no PLAY RECAP line for ${HOST} in:\n${show(r)}`);
   const count = (key: string) => Number(new RegExp(`\\b${key}=(\\d+)`).exec(line)![1]);
   return { ok: count('ok'), changed: count('changed'), failed: count('failed'), unreachable: count('unreachable') };
 }
 
-/** Per loop item, what the task reported: 'changed', 'ok' or 'failed'. */
+/** Per loop item label, what the task reported: 'changed', 'ok' or 'failed'. */
 function itemResults(r: RunResult, task: string): Record<string, string> {
-  const sections = r.stdout.split(/^TASK \[/m);
-  const section = sections.find((s) => s.startsWith(`${task}]`));
+  const section = r.stdout.split(/^TASK \[/m).find((s) => s.startsWith(`${task}]`));
   if (!section) throw new Error(`task "${task}" did not run:\n${show(r)}`);
   const results: Record<string, string> = {};
-  for (const m of section.matchAll(/^(changed|ok|failed): \[localhost\] (?:=> )?\(item=([^)]+)\)/gm)) {
+  for (const m of section.matchAll(new RegExp(`^(changed|ok|failed|skipping): \\[${HOST}\\] (?:=> )?\\(item=([^)]+)\\)`, 'gm'))) {
     results[m[2]] = m[1];
   }
   return results;
 }
 
-/** The exit code, with the whole output in the failure message when it is not the expected one. */
-function expectExit(r: RunResult, code: number): void {
-  if (r.code !== code) throw new Error(`ansible-playbook: expected exit ${code}, got ${show(r)}`);
+function expectExit(r: RunResult, code: number, what = 'ansible-playbook'): void {
+  if (r.code !== code) throw new Error(`${what}: expected exit ${code}, got ${show(r)}`);
 }
 
 function show(r: RunResult): string {
@@ -94,6 +166,25 @@ function foreignOwned(dir: string, uid: number, gid: number): string[] {
   return found;
 }
 
+/**
+ * The home without the tool's state directory and the .local parents made for it, and without
+ * ~/.ansible, where Ansible's modules keep their own temporary files when they run as the user.
+ */
+function homeTree(user: TestUser): Tree {
+  const tree = snapshot(user.home, [STATE, '.ansible']);
+  for (const parent of ['.local/state', '.local']) {
+    if (![...tree.keys()].some((k) => k.startsWith(`${parent}/`))) tree.delete(parent);
+  }
+  return tree;
+}
+
+function writeAs(user: TestUser, rel: string, data: string | Buffer): void {
+  const file = path.join(user.home, rel);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, data);
+  fs.chownSync(file, user.uid, user.gid);
+}
+
 describe('Ansible: docs/dotfile-managers.md', () => {
   test('shows docs/ansible/ssh-tmux-fix.yml as it is', () => {
     const doc = fs.readFileSync(path.join(REPO_DIR, 'docs', 'dotfile-managers.md'), 'utf8');
@@ -102,64 +193,128 @@ describe('Ansible: docs/dotfile-managers.md', () => {
   });
 });
 
-describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml', () => {
+describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml on a host without Node', () => {
   let stf: string;
+  let sshd: Sshd;
+  let agent: Agent;
 
-  beforeAll(() => {
+  beforeAll(async () => {
+    agent = await startAgent();
     // CI installs ansible-core (.ci/run); a missing one is a broken setup, not a reason to skip.
-    const version = spawnSync('ansible-playbook', ['--version'], { ...ansibleEnv(), encoding: 'utf8' });
-    if (version.status !== 0) {
+    const version = await run('ansible-playbook', ['--version'], agent);
+    if (version.code !== 0) {
       throw new Error(
-        `ansible-playbook is not available (${version.error ?? version.stderr}): ` +
+        `ansible-playbook is not available (${version.stderr}): ` +
           'install ansible-core (apt-get install --no-install-recommends ansible-core), as .ci/run does',
       );
     }
+    admin = createAdmin(agent.publicKey);
+    sshd = await startSshd({ hideNode: true, extraConfig: 'PermitRootLogin prohibit-password' });
+    // The controller renders with the local build; the host never runs it.
     stf = `${process.execPath} ${path.join(appDir(), 'dist', 'cli.js')}`;
   });
 
-  test("installs in each user's own home as that user, reports changed, then nothing changes", async () => {
-    const users = [createUser('bash'), createUser('zsh')];
+  afterAll(async () => {
+    closeMasters();
+    await sshd?.stop();
+    await agent?.stop();
+    if (admin) removeAdmin(admin);
+  });
 
-    const first = await runPlaybook(users, stf);
+  test('the managed host has no Node, for the admin nor for the users', async () => {
+    const user = createUser('bash');
+    for (const who of [undefined, user]) {
+      const r = await adHoc(sshd, agent, 'command -v node; echo "node: $?"', who);
+      expectExit(r, 0, 'ansible (ad hoc)');
+      expect(r.stdout).toContain('node: 127');
+    }
+  });
+
+  test('places exactly what install writes, as each user; a second run changes nothing; --check --diff shows it all first', async () => {
+    const alice = createUser('bash');
+    const zoe = createUser('zsh');
+    // Homes that make the bytes depend on the file: a last line without newline (+newline),
+    // an ~/.ssh/rc with a #! line (the block goes right after it), a .bash_profile (bash's
+    // login file), and no ~/.local, ~/.config or ~/.ssh/ssh-tmux-fix yet.
+    writeAs(alice, '.bashrc', 'alias ll="ls -l"  # no newline at the end');
+    writeAs(alice, '.bash_profile', '[ -f ~/.bashrc ] && . ~/.bashrc\n');
+    writeAs(alice, '.ssh/rc', '#!/bin/sh\necho "mine" >/dev/null\n');
+    // zoe's .zshrc lives in her dotfiles repository (stow, yadm): it must stay a symlink.
+    writeAs(zoe, 'dotfiles/zshrc', 'PROMPT="%~ %# "\n');
+    fs.rmSync(path.join(zoe.home, '.zshrc')); // the empty one createUser gives zsh users
+    fs.symlinkSync('dotfiles/zshrc', path.join(zoe.home, '.zshrc'));
+    fs.lchownSync(path.join(zoe.home, '.zshrc'), zoe.uid, zoe.gid);
+    fs.chownSync(path.join(zoe.home, 'dotfiles'), zoe.uid, zoe.gid);
+    // So does her ~/.ssh/rc, one level down (the second find sees through links there).
+    writeAs(zoe, 'dotfiles/ssh-rc', '#!/bin/sh\n');
+    fs.symlinkSync('../dotfiles/ssh-rc', path.join(zoe.home, '.ssh', 'rc'));
+    fs.lchownSync(path.join(zoe.home, '.ssh', 'rc'), zoe.uid, zoe.gid);
+    const users = [alice, zoe];
+    const before = new Map(users.map((u) => [u.name, homeTree(u)]));
+
+    // One user is enough to see the diff and that check mode writes nothing.
+    const check = await runPlaybook(sshd, agent, [alice], stf, ['--check', '--diff']);
+    expectExit(check, 0);
+    expect(recap(check)).toMatchObject({ failed: 0, unreachable: 0 });
+    expect(recap(check).changed).toBeGreaterThanOrEqual(1);
+    expect(check.stdout).toContain(`--- before: ${path.join(alice.home, '.bashrc')}`);
+    expect(check.stdout).toMatch(/^\+# >>> ssh-tmux-fix \S+ sum=[0-9a-f]{12} \+newline >>>$/m);
+    for (const u of users) expect(treeDiff(homeTree(u), before.get(u.name)!)).toEqual([]);
+
+    const first = await runPlaybook(sshd, agent, users, stf);
     expectExit(first, 0);
     expect(recap(first)).toMatchObject({ failed: 0, unreachable: 0 });
-    expect(recap(first).changed).toBeGreaterThanOrEqual(1);
-    const installed = Object.fromEntries(users.map((u) => [u.name, 'changed']));
-    expect(itemResults(first, INSTALL_TASK)).toEqual(installed);
-    const statusOk = Object.fromEntries(users.map((u) => [u.name, 'ok']));
-    expect(itemResults(first, STATUS_TASK)).toEqual(statusOk);
+    const written = itemResults(first, WRITE_TASK);
+    expect(written[`${alice.name}: ${path.join(alice.home, '.ssh', 'rc')}`]).toBe('changed');
+    expect(written[`${zoe.name}: ${path.join(zoe.home, 'dotfiles', 'zshrc')}`]).toBe('changed');
+    expect(fs.readlinkSync(path.join(zoe.home, '.zshrc'))).toBe('dotfiles/zshrc');
+    expect(fs.readlinkSync(path.join(zoe.home, '.ssh', 'rc'))).toBe('../dotfiles/ssh-rc');
+    expect(fs.readFileSync(path.join(zoe.home, 'dotfiles', 'ssh-rc'), 'utf8')).toMatch(/^#!\/bin\/sh\n# >>> ssh-tmux-fix /);
+    expect(Object.values(itemResults(first, DIRS_TASK))).toContain('changed');
 
-    for (const user of users) {
-      const rc = path.join(user.home, '.ssh', 'rc');
-      expect(fs.readFileSync(rc, 'utf8')).toMatch(/^# >>> ssh-tmux-fix \S+ sum=[0-9a-f]{12}.*>>>$[\s\S]*^# <<< ssh-tmux-fix <<<$/m);
-      expect(fs.statSync(rc)).toMatchObject({ uid: user.uid, gid: user.gid });
-      // Nothing the play wrote in the home belongs to root (or anyone else).
-      expect(foreignOwned(user.home, user.uid, user.gid)).toEqual([]);
+    const placed = new Map(users.map((u) => [u.name, homeTree(u)]));
+    for (const u of users) {
+      // Nothing the play wrote belongs to root (or anyone else).
+      expect(foreignOwned(u.home, u.uid, u.gid)).toEqual([]);
+      // The CLI (where Node exists) agrees: installed, nothing left to change.
+      const status = await runCli(u, ['status', '--json']);
+      expect([0, 1]).toContain(status.code);
+      const installed = JSON.parse(status.stdout).findings.find((f: { id: string }) => f.id === 'installed');
+      expect(installed.level).toBe('ok');
+      const dry = await runCli(u, ['install', '--dry-run', ...SHELLS.split(' ')]);
+      expectExit(dry, 0, 'install --dry-run');
+      expect(dry.stdout).toBe('');
     }
+    expect(fs.readFileSync(path.join(alice.home, '.ssh', 'rc'), 'utf8')).toMatch(/^#!\/bin\/sh\n# >>> ssh-tmux-fix /);
 
-    const second = await runPlaybook(users, stf);
+    const second = await runPlaybook(sshd, agent, users, stf);
     expectExit(second, 0);
     expect(recap(second)).toMatchObject({ changed: 0, failed: 0, unreachable: 0 });
-    expect(itemResults(second, INSTALL_TASK)).toEqual(statusOk);
-    expect(itemResults(second, STATUS_TASK)).toEqual(statusOk);
-  });
+    for (const u of users) expect(treeDiff(homeTree(u), placed.get(u.name)!)).toEqual([]);
 
-  test('the status check fails the play when the tool is not installed, whatever install said', async () => {
+    for (const u of users) {
+      // uninstall removes exactly the blocks and files, and the directories the play made...
+      expectExit(await runCli(u, ['uninstall', '--yes']), 0, 'uninstall');
+      expect(treeDiff(homeTree(u), before.get(u.name)!)).toEqual([]);
+      // ...and install itself writes the same bytes the play placed.
+      expectExit(await runCli(u, ['install', '--yes', ...SHELLS.split(' ')]), 0, 'install');
+      expect(treeDiff(homeTree(u), placed.get(u.name)!)).toEqual([]);
+    }
+  }, 600_000);
+
+  test('a hand-edited block stops the play for that host with the CLI message; nothing written', async () => {
     const user = createUser('bash');
-    // A stand-in whose install claims success and changes nothing; status is the real one.
-    const fake = path.join(base(), 'fake-stf.sh');
-    fs.writeFileSync(
-      fake,
-      `#!/bin/sh\nif [ "$1" = install ]; then echo "is already installed in $HOME; nothing to change."; exit 0; fi\n` +
-        `exec ${stf} "$@"\n`,
-      { mode: 0o755 },
-    );
+    expectExit(await runCli(user, ['install', '--yes', ...SHELLS.split(' ')]), 0, 'install');
+    const bashrc = path.join(user.home, '.bashrc');
+    const text = fs.readFileSync(bashrc, 'utf8');
+    writeAs(user, '.bashrc', text.replace(/(# >>> ssh-tmux-fix [^\n]*\n)/, '$1echo edited by hand\n'));
+    const before = homeTree(user);
 
-    const run = await runPlaybook([user], fake);
-    expectExit(run, 2);
-    expect(recap(run)).toMatchObject({ changed: 0, failed: 1 });
-    expect(itemResults(run, INSTALL_TASK)).toEqual({ [user.name]: 'ok' });
-    expect(itemResults(run, STATUS_TASK)).toEqual({ [user.name]: 'failed' });
-    expect(run.stdout).toContain('not installed in');
-  });
+    const r = await runPlaybook(sshd, agent, [user], stf);
+    expectExit(r, 2);
+    expect(recap(r)).toMatchObject({ changed: 0, failed: 1 });
+    expect(r.stdout).toContain(`${bashrc}: the ssh-tmux-fix block (lines`);
+    expect(r.stdout).toContain('was edited by hand');
+    expect(treeDiff(homeTree(user), before)).toEqual([]);
+  }, 300_000);
 });

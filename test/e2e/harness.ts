@@ -225,7 +225,7 @@ function hostKey(): string {
  * StrictModes no because the homes live under a temp dir whose modes we do not control fully.
  * AcceptEnv is left at its default, which accepts nothing (OpenSSH 9.2 has no "none" keyword).
  */
-export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: string } = {}): Promise<Sshd> {
+export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: string; hideNode?: boolean } = {}): Promise<Sshd> {
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = privateDir('sshd');
   const port = await freePort();
@@ -254,7 +254,12 @@ export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: st
   ].join('\n');
   fs.writeFileSync(configFile, `${config}\n`);
 
-  const child = spawn('/usr/sbin/sshd', ['-D', '-f', configFile, '-E', logFile], { stdio: 'ignore' });
+  const sshd = ['/usr/sbin/sshd', '-D', '-f', configFile, '-E', logFile];
+  const child = opts.hideNode
+    ? // Its own mount namespace, where /dev/null covers every node binary: a host without Node.
+      spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c',
+        'for f in $0; do mount --bind /dev/null "$f" || exit 1; done; exec "$@"', nodeBinaries().join(' '), ...sshd], { stdio: 'ignore' })
+    : spawn(sshd[0], sshd.slice(1), { stdio: 'ignore' });
   ownedChildren.add(child);
   const log = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '(no log)');
   await until(`sshd to accept connections on port ${port}`, async () => {
@@ -262,6 +267,12 @@ export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: st
     return (await portAccepts(port)) || undefined;
   }, DEFAULT_WAIT_MS, log);
   return { port, logFile, stop: () => stopChild(child, 'SIGTERM') };
+}
+
+/** Every node a login could run: the test's own and any on the users' PATH, by real path. */
+function nodeBinaries(): string[] {
+  const found = [process.execPath, ...USER_PATH.split(':').map((d) => path.join(d, 'node'))].filter((f) => fs.existsSync(f));
+  return [...new Set(found.map((f) => fs.realpathSync(f)))];
 }
 
 export function sshdLogTail(sshd: Sshd, lines = 30): string {

@@ -199,6 +199,32 @@ process.stdin.resume();`, x.stateDir],
     expect(fs.readFileSync(path.join(home, '.bashrc'), 'latin1')).toMatch(/^mine\n# >>> ssh-tmux-fix /);
     expect(fs.existsSync(lockFile)).toBe(false);
   });
+
+  test('a lock held by a zombie (killed, not yet reaped by its parent) is taken over', async () => {
+    // `sleep` becomes the parent of the background sleep and never waits for it: once killed,
+    // the child stays a zombie until its parent ends.
+    const parent = spawn('/bin/sh', ['-c', 'sleep 600 & echo $!; exec sleep 600'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const pid = Number.parseInt(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))), 10);
+      process.kill(pid, 'SIGKILL');
+      const stateOf = () => /\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+      for (let i = 0; i < 200 && stateOf() !== 'Z'; i += 1) await new Promise((r) => setTimeout(r, 10));
+      expect(stateOf()).toBe('Z');
+      expect(() => process.kill(pid, 0)).not.toThrow(); // kill(0) alone calls it alive
+
+      const home = homeWith({ '.bashrc': 'mine\n' });
+      const x = api(home);
+      const lockFile = path.join(x.stateDir, 'lock');
+      fs.mkdirSync(x.stateDir, { recursive: true });
+      fs.writeFileSync(lockFile, `${pid}\n`);
+      expect(install(home).backupSet?.status).toBe('complete');
+      expect(fs.existsSync(lockFile)).toBe(false);
+      expect(stateOf()).toBe('Z'); // still unreaped: the lock was taken over from a zombie
+    } finally {
+      parent.kill('SIGKILL');
+      await new Promise((resolve) => (parent.exitCode !== null || parent.signalCode !== null ? resolve(null) : parent.on('exit', resolve)));
+    }
+  });
 });
 
 describe('backup sets and rollback', () => {
