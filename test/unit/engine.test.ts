@@ -206,6 +206,10 @@ process.stdin.resume();`, x.stateDir],
     const parent = spawn('/bin/sh', ['-c', 'sleep 600 & echo $!; exec sleep 600'], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       const pid = Number.parseInt(await new Promise<string>((resolve) => parent.stdout.once('data', (d: Buffer) => resolve(d.toString()))), 10);
+      // Kill only once sh has exec'd sleep: sh itself would reap the child.
+      const parentComm = () => fs.readFileSync(`/proc/${parent.pid}/comm`, 'utf8').trim();
+      for (let i = 0; i < 200 && parentComm() !== 'sleep'; i += 1) await new Promise((r) => setTimeout(r, 10));
+      expect(parentComm()).toBe('sleep');
       process.kill(pid, 'SIGKILL');
       const stateOf = () => /\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
       for (let i = 0; i < 200 && stateOf() !== 'Z'; i += 1) await new Promise((r) => setTimeout(r, 10));
