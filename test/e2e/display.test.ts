@@ -24,13 +24,12 @@ import {
   runCli,
   sessionPane,
   sshLogin,
-  startAgent,
-  startSshd,
   stripAnsi,
   tmux,
   until,
   waitAttached,
   waitPaneReady,
+  useSshdAndAgent,
 } from './harness';
 
 const SHELLS: Shell[] = ['bash', 'zsh', 'fish'];
@@ -99,16 +98,7 @@ function x11Listener(display: string): number[] {
 describeE2E('DISPLAY follows ssh -X logins into old tmux panes', () => {
   let sshd: Sshd;
   let agent: Agent;
-
-  beforeAll(async () => {
-    sshd = await startSshd({ permitUserRC: true });
-    agent = await startAgent();
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await sshd?.stop();
-  });
+  useSshdAndAgent((started) => ({ sshd, agent } = started));
 
   test.each(SHELLS)('%s: reconnect, the old pane takes the new DISPLAY and cookie; fallback; a local :0 is left alone', async (shell) => {
     const user = createUser(shell);

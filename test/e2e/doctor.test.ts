@@ -19,10 +19,9 @@ import {
   runCli,
   sessionPane,
   sshLogin,
-  startAgent,
-  startSshd,
   stripAnsi,
   tmux,
+  useSshdAndAgent,
 } from './harness';
 
 interface Finding {
@@ -92,16 +91,7 @@ async function install(user: TestUser): Promise<void> {
 describeE2E('doctor against real situations', () => {
   let sshd: Sshd;
   let agent: Agent;
-
-  beforeAll(async () => {
-    sshd = await startSshd({ permitUserRC: true });
-    agent = await startAgent();
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await sshd?.stop();
-  });
+  useSshdAndAgent((started) => ({ sshd, agent } = started));
 
   function newUser(shell: 'bash' | 'zsh' | 'fish' = 'bash'): TestUser {
     const user = createUser(shell);

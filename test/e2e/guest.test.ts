@@ -23,10 +23,9 @@ import {
   runCli,
   sessionPane,
   sshLogin,
-  startAgent,
-  startSshd,
   until,
   waitAttached,
+  useSshdAndAgent,
 } from './harness';
 
 const SHELLS: Shell[] = ['bash', 'zsh', 'fish'];
@@ -57,16 +56,7 @@ async function hungSocketOf(user: TestUser): Promise<{ sock: string; child: Chil
 describeE2E('the runtime against hung and killed forwarded sockets', () => {
   let sshd: Sshd;
   let agent: Agent;
-
-  beforeAll(async () => {
-    sshd = await startSshd({ permitUserRC: true });
-    agent = await startAgent();
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await sshd?.stop();
-  });
+  useSshdAndAgent((started) => ({ sshd, agent } = started));
 
   async function setUp(shell: Shell): Promise<TestUser> {
     const user = createUser(shell);

@@ -442,6 +442,21 @@ export function runCli(user: TestUser, args: string[], env?: Record<string, stri
 // ---------------------------------------------------------------------------------------------
 // The laptop: an agent with a throwaway key
 
+/** A private sshd (PermitUserRC yes) and a laptop agent for the describe block it is called in. */
+export function useSshdAndAgent(started: (world: { sshd: Sshd; agent: Agent }) => void): void {
+  let sshd: Sshd | undefined;
+  let agent: Agent | undefined;
+  beforeAll(async () => {
+    sshd = await startSshd({ permitUserRC: true });
+    agent = await startAgent();
+    started({ sshd, agent });
+  });
+  afterAll(async () => {
+    await agent?.stop();
+    await sshd?.stop();
+  });
+}
+
 export async function startAgent(): Promise<Agent> {
   const dir = privateDir('agent');
   const sock = path.join(dir, 'agent.sock');

@@ -20,9 +20,8 @@ import {
   runCli,
   sessionPane,
   sshLogin,
-  startAgent,
-  startSshd,
   waitAttached,
+  useSshdAndAgent,
 } from './harness';
 
 type Setup = 'ssh-tmux-fix installed' | 'nothing installed' | 'classic ~/.ssh/rc recipe';
@@ -64,16 +63,7 @@ const CASES = SHELLS.flatMap((shell) => (Object.keys(SETUP) as Setup[]).map((set
 describeE2E('seed scenario: ssh -A, tmux, connection drops, ssh back, tmux attach', () => {
   let sshd: Sshd;
   let agent: Agent;
-
-  beforeAll(async () => {
-    sshd = await startSshd({ permitUserRC: true });
-    agent = await startAgent();
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await sshd?.stop();
-  });
+  useSshdAndAgent((started) => ({ sshd, agent } = started));
 
   test.each(CASES)('%s login shell, %s', async (shell, setup) => {
     const user = createUser(shell);

@@ -17,9 +17,8 @@ import {
   sessionPane,
   sshLogin,
   sshdBanner,
-  startAgent,
-  startSshd,
   tmux,
+  useSshdAndAgent,
 } from './harness';
 
 function systemVersion(cmd: string, pattern: RegExp): string {
@@ -41,16 +40,7 @@ function homeLayout(version: string): boolean {
 describeE2E(`the versions under test: tmux ${TMUX_VERSION}, OpenSSH ${OPENSSH_VERSION}`, () => {
   let sshd: Sshd;
   let agent: Agent;
-
-  beforeAll(async () => {
-    sshd = await startSshd({ permitUserRC: true });
-    agent = await startAgent();
-  });
-
-  afterAll(async () => {
-    await agent?.stop();
-    await sshd?.stop();
-  });
+  useSshdAndAgent((started) => ({ sshd, agent } = started));
 
   test('sshd, ssh and tmux of a login and its pane are the expected releases', async () => {
     // The banner carries the release without the portable suffix (`OpenSSH_10.3`), or with it
