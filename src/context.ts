@@ -1,16 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PANE_VARS } from './multiplexers';
 
 export const TOOL = 'ssh-tmux-fix';
 export const VERSION: string = JSON.parse(
   readFileSync(join(__dirname, '..', 'package.json'), 'utf8'),
 ).version;
-
-/** The tmux hooks that run after update-environment has copied the client's socket. */
-const TMUX_HOOKS = ['client-attached', 'session-created', 'client-session-changed'];
-/** A fixed array index, so uninstall can remove exactly our hook and leave the user's. */
-const TMUX_HOOK_INDEX = 7311;
 
 /** The one object every template is rendered from. */
 export interface RenderContext {
@@ -32,9 +28,8 @@ export interface RenderContext {
   displayLink: string;
   /** One record per X11 login, named by its sshd session pid. */
   displayDir: string;
-  tmuxHooks: string[];
-  tmuxHookIndex: number;
-  tmuxSetSessionEnv: string;
+  /** Set in every multiplexer pane (TMUX, ...): a shell there uses the stable link. */
+  paneVars: readonly string[];
 }
 
 export function linkDirOf(home: string): string {
@@ -70,9 +65,7 @@ export function buildContext(home: string, atomicLn = detectAtomicLn(), display 
     display,
     displayLink: displayLinkOf(home),
     displayDir: displayDirOf(home),
-    tmuxHooks: TMUX_HOOKS,
-    tmuxHookIndex: TMUX_HOOK_INDEX,
-    tmuxSetSessionEnv: `set-environment SSH_AUTH_SOCK ${tmuxQuote(link)}`,
+    paneVars: PANE_VARS,
   };
 }
 
@@ -90,17 +83,4 @@ export function atomicLnOf(version: string): boolean {
   if (!match) return false;
   const [major, minor] = [Number(match[1]), Number(match[2])];
   return major > 9 || (major === 9 && minor >= 1);
-}
-
-export function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
-export function fishQuote(s: string): string {
-  return `'${s.replace(/[\\']/g, (c) => `\\${c}`)}'`;
-}
-
-/** tmux double quotes: escape what tmux would otherwise expand or end the string with. */
-export function tmuxQuote(s: string): string {
-  return `"${s.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
 }

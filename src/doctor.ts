@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';
 import { TOOL, VERSION, displayLinkOf, linkDirOf, linkOf } from './context';
 import { StfError } from './errors';
+import { paneOf } from './multiplexers';
+import { Shell, shellNamed } from './shells';
 import { PARTS, HomeEnv, targetsFor } from './targets';
 
 export type Level = 'ok' | 'warn' | 'fail';
@@ -83,42 +85,30 @@ export function linkFindings(home: string): Finding[] {
   return [{ id: 'link', level: 'fail', message: `no agent answers on the agent link (${target})`, fix: 'log in again with ssh -A' }];
 }
 
-export function shellFindings(home: string, env: NodeJS.ProcessEnv = process.env): Finding[] {
-  const link = linkOf(home);
+/** The login shell's registry entry (sh's syntax when it is none of them). */
+function loginShell(env: NodeJS.ProcessEnv): Shell {
+  return shellNamed(basename(env.SHELL ?? '')) ?? shellNamed('sh')!;
+}
+
+export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env): Finding[] {
+  const link = linkOf(he.home);
   const sock = env.SSH_AUTH_SOCK;
-  const where = `${env.TMUX ? 'inside tmux' : 'outside tmux'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
+  const shell = loginShell(env);
+  const pane = paneOf(env);
+  const where = `${pane ? `inside ${pane.name}` : 'outside tmux'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
   const findings: Finding[] = [{ id: 'session', level: 'ok', message: `this shell runs ${where}` }];
+  const useLink = shell.exportLine('SSH_AUTH_SOCK', link);
   if (!sock) {
-    findings.push({ id: 'shell-sock', level: 'warn', message: 'this shell has no SSH_AUTH_SOCK', fix: `export SSH_AUTH_SOCK='${link}'` });
+    findings.push({ id: 'shell-sock', level: 'warn', message: 'this shell has no SSH_AUTH_SOCK', fix: useLink });
   } else if (!isSocket(sock)) {
-    findings.push({ id: 'shell-sock', level: 'fail', message: `this shell's SSH_AUTH_SOCK (${sock}) is stale: the socket is gone`, fix: `export SSH_AUTH_SOCK='${link}'` });
-  } else if (env.TMUX && sock !== link) {
-    findings.push({ id: 'shell-sock', level: 'warn', message: `this tmux pane uses ${sock}, not the agent link; it breaks when that connection closes`, fix: `export SSH_AUTH_SOCK='${link}'` });
+    findings.push({ id: 'shell-sock', level: 'fail', message: `this shell's SSH_AUTH_SOCK (${sock}) is stale: the socket is gone`, fix: useLink });
+  } else if (pane && sock !== link) {
+    findings.push({ id: 'shell-sock', level: 'warn', message: `this ${pane.name} pane uses ${sock}, not the agent link; it breaks when that connection closes`, fix: useLink });
   } else {
     findings.push({ id: 'shell-sock', level: 'ok', message: `this shell's SSH_AUTH_SOCK is live (${sock})` });
   }
-  if (env.TMUX) findings.push(...tmuxFindings(link));
-  return findings;
-}
-
-function tmuxFindings(link: string): Finding[] {
-  const show = (args: string[]) => spawnSync('tmux', args, { encoding: 'utf8', timeout: 5000 }).stdout?.trim() ?? '';
-  const global = show(['show-environment', '-g', 'SSH_AUTH_SOCK']);
-  const session = show(['show-environment', 'SSH_AUTH_SOCK']);
-  const updates = show(['show-options', '-gv', 'update-environment']).split('\n');
-  const findings: Finding[] = [];
-  const expected = `SSH_AUTH_SOCK=${link}`;
-  findings.push(
-    global === expected
-      ? { id: 'tmux-global', level: 'ok', message: 'tmux global environment holds the agent link' }
-      : { id: 'tmux-global', level: 'fail', message: `tmux global environment holds ${global || 'no SSH_AUTH_SOCK'}`, fix: `tmux set-environment -g SSH_AUTH_SOCK '${link}'` },
-  );
-  if (session !== expected && session !== '') {
-    findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${session}; new windows get it`, fix: `tmux set-environment SSH_AUTH_SOCK '${link}'` });
-  }
-  if (updates.includes('SSH_AUTH_SOCK')) {
-    findings.push({ id: 'tmux-update-environment', level: 'ok', message: 'update-environment copies SSH_AUTH_SOCK at attach; the installed hooks put the link back after it' });
-  }
+  findings.push(...shell.findings(he));
+  if (pane) findings.push(...pane.findings(link, env));
   return findings;
 }
 
@@ -192,5 +182,5 @@ export function displayFinding(home: string, env: NodeJS.ProcessEnv = process.en
 
 export function diagnose(he: HomeEnv, env: NodeJS.ProcessEnv = process.env): Finding[] {
   const display = displayFinding(he.home, env);
-  return [...installFindings(he), ...linkFindings(he.home), ...shellFindings(he.home, env), x11Finding(he.home), ...(display ? [display] : []), permitUserRcFinding()];
+  return [...installFindings(he), ...linkFindings(he.home), ...shellFindings(he, env), x11Finding(he.home), ...(display ? [display] : []), permitUserRcFinding()];
 }

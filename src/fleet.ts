@@ -5,7 +5,8 @@ import { atomicLnOf, buildContext, TOOL, VERSION } from './context';
 import { StfError } from './errors';
 import { Plan, planInstall } from './plan';
 import { InstallRecord } from './state';
-import { HomeEnv, PARTS, Part, SHELLS, Shell, fishDropIn, stateDirOf, targetsFor } from './targets';
+import { SHELLS } from './shells';
+import { HomeEnv, PARTS, Part, formerFiles, stateDirOf, targetsFor } from './targets';
 
 /*
  * The controller's side of the Ansible playbook (docs/ansible), for hosts without Node. The
@@ -89,15 +90,12 @@ function probePaths(u: UserHome): string[] {
   const stateDir = stateDirOf(u.home, {});
   const files = [
     ...targetsFor(he, PARTS).map((t) => t.path),
-    join(u.home, '.bash_profile'),
-    join(u.home, '.bash_login'),
+    ...formerFiles(he),
     join(u.home, '.profile'),
-    join(u.home, '.tmux.conf'),
-    join(he.xdgConfigHome, 'tmux', 'tmux.conf'),
     join(stateDir, 'installed.json'),
   ];
   const dirs = new Set<string>();
-  for (const file of [...files, fishDropIn(he)]) {
+  for (const file of files) {
     for (let d = dirname(file); d.startsWith(`${u.home}/`); d = dirname(d)) dirs.add(d);
   }
   return [...new Set([...files, ...[...dirs].sort()])];
@@ -134,9 +132,9 @@ function defaultHomeEnv(home: string): HomeEnv {
 }
 
 /** The shells `install` would set up there: those listed in /etc/shells, the login shell, and sh. */
-function shellsOn(report: HostReport, u: UserHome): Shell[] {
+function shellsOn(report: HostReport, u: UserHome): string[] {
   const listed = Buffer.from(report.shells?.content ?? '', 'base64').toString('utf8').split('\n').map((l) => basename(l.trim()));
-  return SHELLS.filter((s) => s === basename(u.loginShell) || listed.includes(s));
+  return SHELLS.filter((s) => s.detected && (s.name === basename(u.loginShell) || listed.includes(s.name))).map((s) => s.name);
 }
 
 const octal = (mode: number): string => `0${mode.toString(8)}`;
@@ -145,7 +143,7 @@ const octal = (mode: number): string => `0${mode.toString(8)}`;
  * Plans `install` for every user of one host from its report. The new bytes of each file are
  * written into outDir (on the controller), for the playbook's copy tasks.
  */
-export function planHost(report: HostReport, outDir: string, chooseParts: (detected: Shell[]) => Part[]): HostPlan {
+export function planHost(report: HostReport, outDir: string, chooseParts: (detected: string[]) => Part[]): HostPlan {
   const atomicLn = atomicLnOf(report.ln ?? '');
   const result: HostPlan = { dirs: [], files: [], warnings: [] };
   const mirror = fs.mkdtempSync(join(tmpdir(), `${TOOL}-mirror-`));

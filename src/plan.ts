@@ -6,7 +6,7 @@ import { StfError } from './errors';
 import { FileState, missingDirs, readFileState } from './files';
 import { render } from './render';
 import { BackupSet, StateDir } from './state';
-import { HomeEnv, PARTS, Part, targetsFor } from './targets';
+import { HomeEnv, PARTS, Part, formerFiles, targetsFor } from './targets';
 
 export type Action = 'install' | 'uninstall' | 'rollback';
 
@@ -128,14 +128,7 @@ function sshDirWarnings(sshDir: string, warnings: string[]): void {
 
 /** Every path an install of any version may have written, for any shell. */
 function candidatePaths(he: HomeEnv, record: { files: string[] } | null): string[] {
-  const paths = targetsFor(he, PARTS).map((t) => t.path);
-  // Files bash or tmux may have read when an earlier install ran, besides the ones they read now.
-  paths.push(
-    join(he.home, '.bash_profile'),
-    join(he.home, '.bash_login'),
-    join(he.home, '.tmux.conf'),
-    join(he.xdgConfigHome, 'tmux', 'tmux.conf'),
-  );
+  const paths = [...targetsFor(he, PARTS).map((t) => t.path), ...formerFiles(he)];
   if (record) paths.push(...record.files);
   return [...new Set(paths)];
 }

@@ -1,20 +1,34 @@
 import Handlebars from 'handlebars';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RenderContext, fishQuote, shQuote, tmuxQuote } from './context';
+import { RenderContext } from './context';
+import { MULTIPLEXERS } from './multiplexers';
+import { tmuxQuote } from './multiplexers/tmux';
+import { SHELLS } from './shells';
+import { fishQuote } from './shells/fish';
+import { shQuote } from './shells/sh';
 
-/** Every rendered artefact, by the name `snippet` and the planner use. */
-export const TEMPLATES = {
-  helper: 'helper.sh.hbs',
-  'ssh-rc': 'ssh-rc.sh.hbs',
-  sh: 'profile.sh.hbs',
-  bash: 'bash.sh.hbs',
-  'bash-rc': 'bash-rc.sh.hbs',
-  zsh: 'zsh.zsh.hbs',
-  fish: 'fish.fish.hbs',
-  tmux: 'tmux.conf.hbs',
-} as const;
-export type TemplateName = keyof typeof TEMPLATES;
+/** The template's own fields beyond the common context, from the registry entry that owns it. */
+type Extra = (ctx: RenderContext) => Record<string, unknown>;
+const none: Extra = () => ({});
+
+/** Every rendered artefact, by the name `snippet` and the planner use: the core ones, then each registry entry's. */
+const OWNERS = new Map<string, { file: string; extra: Extra }>([
+  ['helper', { file: 'helper.sh.hbs', extra: none }],
+  ['ssh-rc', { file: 'ssh-rc.sh.hbs', extra: none }],
+]);
+for (const shell of SHELLS) {
+  for (const [name, file] of Object.entries(shell.templates)) {
+    // The multiplexer pane test, in this shell's syntax, from the multiplexer registry.
+    OWNERS.set(name, { file, extra: (ctx) => ({ paneTest: shell.paneTest(ctx.paneVars) }) });
+  }
+}
+for (const mux of MULTIPLEXERS) {
+  for (const [name, file] of Object.entries(mux.templates)) OWNERS.set(name, { file, extra: mux.templateContext });
+}
+
+export const TEMPLATES: Readonly<Record<string, string>> = Object.fromEntries([...OWNERS].map(([name, o]) => [name, o.file]));
+export type TemplateName = string;
 
 const handlebars = Handlebars.create();
 handlebars.registerHelper('sq', shQuote);
@@ -24,11 +38,13 @@ handlebars.registerHelper('tmuxq', tmuxQuote);
 const compiled = new Map<TemplateName, HandlebarsTemplateDelegate>();
 
 export function render(name: TemplateName, context: RenderContext): string {
+  const owner = OWNERS.get(name);
+  if (!owner) throw new Error(`no template named ${name}`);
   let template = compiled.get(name);
   if (!template) {
-    const source = readFileSync(join(__dirname, '..', 'templates', TEMPLATES[name]), 'utf8');
+    const source = readFileSync(join(__dirname, '..', 'templates', owner.file), 'utf8');
     template = handlebars.compile(source, { noEscape: true, strict: true });
     compiled.set(name, template);
   }
-  return template(context);
+  return template({ ...context, ...owner.extra(context) });
 }

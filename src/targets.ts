@@ -1,19 +1,19 @@
 import { existsSync } from 'node:fs';
-import { basename, delimiter, join } from 'node:path';
+import { basename, delimiter, join, resolve } from 'node:path';
 import { TOOL, linkDirOf } from './context';
 import { Placement } from './blocks';
-import { TemplateName } from './render';
+import { MULTIPLEXERS, MULTIPLEXER_NAMES } from './multiplexers';
+import { SHELLS, SHELL_NAMES } from './shells';
+import { askZdotdir } from './shells/zsh';
 
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
-export type Shell = (typeof SHELLS)[number];
 /** The parts `--only` can pick; the helper comes with any of them. */
-export const PARTS = ['ssh-rc', 'sh', 'bash', 'zsh', 'fish', 'tmux'] as const;
-export type Part = (typeof PARTS)[number];
+export const PARTS: readonly string[] = ['ssh-rc', ...SHELL_NAMES, ...MULTIPLEXER_NAMES];
+export type Part = string;
 
 /** One file the install writes a managed block into. */
 export interface Target {
   path: string;
-  template: TemplateName;
+  template: string;
   placement: Placement;
   /** Mode for a file the install creates. */
   newMode: number;
@@ -21,53 +21,44 @@ export interface Target {
   owned: boolean;
 }
 
-/** Environment that decides where shells and tmux look; only trusted for the user's own home. */
+/** Environment that decides where shells and multiplexers look; only trusted for the user's own home. */
 export interface HomeEnv {
   home: string;
   xdgConfigHome: string;
   zdotdir: string;
 }
 
+/** Whether env is the environment of the user whose home this is (a trailing slash in HOME is the same home). */
+function isOwn(home: string, env: NodeJS.ProcessEnv): boolean {
+  return env.HOME !== undefined && env.HOME !== '' && resolve(env.HOME) === resolve(home);
+}
+
 export function homeEnv(home: string, env: NodeJS.ProcessEnv = process.env): HomeEnv {
-  const own = env.HOME !== undefined && join(env.HOME) === join(home);
+  const own = isOwn(home, env);
+  let zdotdir: string | undefined;
   return {
     home,
     xdgConfigHome: (own && env.XDG_CONFIG_HOME) || join(home, '.config'),
-    zdotdir: (own && env.ZDOTDIR) || home,
+    // Asked of zsh only when a zsh file is needed: it runs ~/.zshenv.
+    get zdotdir() {
+      zdotdir ??= own ? askZdotdir(home, env) : home;
+      return zdotdir;
+    },
   };
 }
 
 export function stateDirOf(home: string, env: NodeJS.ProcessEnv = process.env): string {
-  const own = env.HOME !== undefined && join(env.HOME) === join(home);
-  return join((own && env.XDG_STATE_HOME) || join(home, '.local', 'state'), TOOL);
-}
-
-/** bash reads the first of these that exists as a login shell. */
-export function bashLoginFile(home: string): string {
-  for (const name of ['.bash_profile', '.bash_login']) {
-    if (existsSync(join(home, name))) return join(home, name);
-  }
-  return join(home, '.profile');
-}
-
-/** tmux reads ~/.tmux.conf, else $XDG_CONFIG_HOME/tmux/tmux.conf; we create ~/.tmux.conf. */
-export function tmuxConfFile(he: HomeEnv): string {
-  const classic = join(he.home, '.tmux.conf');
-  const xdg = join(he.xdgConfigHome, 'tmux', 'tmux.conf');
-  if (existsSync(classic) || !existsSync(xdg)) return classic;
-  return xdg;
-}
-
-export function fishDropIn(he: HomeEnv): string {
-  return join(he.xdgConfigHome, 'fish', 'conf.d', `${TOOL}.fish`);
+  return join((isOwn(home, env) && env.XDG_STATE_HOME) || join(home, '.local', 'state'), TOOL);
 }
 
 /** The shells on this machine (on PATH) plus the login shell. */
-export function detectShells(env: NodeJS.ProcessEnv = process.env): Shell[] {
+export function detectShells(env: NodeJS.ProcessEnv = process.env): string[] {
   const dirs = (env.PATH ?? '/usr/bin:/bin').split(delimiter);
   const login = basename(env.SHELL ?? '');
-  return SHELLS.filter((s) => s === login || dirs.some((d) => existsSync(join(d, s))));
+  return SHELLS.filter((s) => s.detected && (s.name === login || dirs.some((d) => existsSync(join(d, s.name))))).map((s) => s.name);
 }
+
+const REGISTRY = [...SHELLS, ...MULTIPLEXERS];
 
 /** Every file the install manages, for the parts chosen. Order is the order shown. */
 export function targetsFor(he: HomeEnv, parts: readonly Part[]): Target[] {
@@ -76,21 +67,18 @@ export function targetsFor(he: HomeEnv, parts: readonly Part[]): Target[] {
   const targets: Target[] = [
     { path: join(linkDirOf(home), 'refresh.sh'), template: 'helper', placement: 'append', newMode: 0o600, owned: true },
   ];
-  const add = (path: string, template: TemplateName, owned = false, placement: Placement = 'append') => {
+  const add = (path: string, template: string, owned = false, placement: Placement = 'append') => {
     if (!targets.some((t) => t.path === path)) targets.push({ path, template, placement, newMode: 0o644, owned });
   };
   if (want.has('ssh-rc')) add(join(home, '.ssh', 'rc'), 'ssh-rc', false, 'top');
-  if (want.has('sh')) add(join(home, '.profile'), 'sh');
-  if (want.has('bash')) {
-    // One bash file, sourced from .bashrc and from the login file bash picks. When that is
-    // ~/.profile, its POSIX block sources it under bash.
-    add(join(linkDirOf(home), 'init.bash'), 'bash', true);
-    add(join(home, '.bashrc'), 'bash-rc');
-    const login = bashLoginFile(home);
-    add(login, login.endsWith('.profile') ? 'sh' : 'bash-rc');
+  for (const entry of REGISTRY) {
+    if (!want.has(entry.name)) continue;
+    for (const file of entry.files(he)) add(file.path, file.template, file.owned, file.placement);
   }
-  if (want.has('zsh')) add(join(he.zdotdir, '.zshrc'), 'zsh');
-  if (want.has('fish')) add(fishDropIn(he), 'fish', true);
-  if (want.has('tmux')) add(tmuxConfFile(he), 'tmux');
   return targets;
+}
+
+/** Files an install of any version may have written, besides those targetsFor(PARTS) names. */
+export function formerFiles(he: HomeEnv): string[] {
+  return REGISTRY.flatMap((entry) => entry.formerFiles(he));
 }

@@ -10,7 +10,9 @@ import { unifiedDiff } from '../diff';
 import { StfError } from '../errors';
 import { Plan } from '../plan';
 import { StateDir } from '../state';
-import { HomeEnv, PARTS, Part, SHELLS, Shell, detectShells, homeEnv, stateDirOf } from '../targets';
+import { MULTIPLEXERS } from '../multiplexers';
+import { SHELL_NAMES } from '../shells';
+import { HomeEnv, PARTS, Part, detectShells, homeEnv, stateDirOf } from '../targets';
 
 export interface GlobalArgs {
   home?: string;
@@ -52,7 +54,7 @@ export function resolveHome(arg: string | undefined): { he: HomeEnv; state: Stat
 }
 
 /** --shell and --only decide which parts are installed. */
-export function resolveParts(shell: string | undefined, only: string | undefined, detected: Shell[] = detectShells()): Part[] {
+export function resolveParts(shell: string | undefined, only: string | undefined, detected: string[] = detectShells()): Part[] {
   if (only !== undefined) {
     const parts = splitList(only);
     const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
@@ -60,10 +62,10 @@ export function resolveParts(shell: string | undefined, only: string | undefined
     return parts as Part[];
   }
   const shells = shell === undefined ? [...detected, 'sh'] : splitList(shell);
-  const allowed = [...SHELLS, 'sh', 'none'];
+  const allowed = [...SHELL_NAMES.filter((s) => s !== 'sh'), 'sh', 'none'];
   const unknown = shells.filter((s) => !allowed.includes(s));
   if (unknown.length) throw new StfError(`--shell: unknown shell ${unknown.join(', ')}; choose from ${allowed.join(', ')}`, 2);
-  return ['ssh-rc', ...(shells.filter((s) => s !== 'none') as Part[]), 'tmux'];
+  return ['ssh-rc', ...shells.filter((s) => s !== 'none'), ...MULTIPLEXERS.filter((m) => m.always).map((m) => m.name)];
 }
 
 function splitList(value: string): string[] {

@@ -2,10 +2,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { applyPlan } from '../apply';
-import { buildContext, shQuote, fishQuote } from '../context';
+import { buildContext } from '../context';
 import { installedDisplay } from '../doctor';
 import { planInstall } from '../plan';
-import { installIntoTmux, runningTmuxServers } from '../tmuxlive';
+import { MULTIPLEXERS } from '../multiplexers';
+import { SHELLS } from '../shells';
 import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, tilde, withChangeOptions, withForce } from './common';
 
 interface InstallArgs extends GlobalArgs {
@@ -52,10 +53,9 @@ export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<vo
     process.stdout.write(`${paint('32', 'Installed.')} Backups of the files before: ${tilde(state.backupsDir, he.home)}/${backupSet?.id}\n`);
   }
   if (isOwnHome(he.home)) {
-    // Point the link at this shell's agent now, and give running tmux servers the setting.
+    // Point the link at this shell's agent now, and give running multiplexer servers the setting.
     spawnSync('/bin/sh', [ctx.helper, 'login'], { stdio: 'ignore' });
-    const servers = runningTmuxServers();
-    installIntoTmux(ctx, servers);
+    const done = MULTIPLEXERS.flatMap((mux) => mux.applyLive(ctx));
     if (args.verbose) {
       let target = '(none yet: the next login with ssh -A creates it)';
       try {
@@ -64,15 +64,19 @@ export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<vo
         // no live agent socket in this shell
       }
       process.stdout.write(`Agent link: ${tilde(ctx.link, he.home)} -> ${target}\n`);
-      for (const sock of servers) process.stdout.write(`Set the link and hooks in the running tmux server ${sock}\n`);
+      for (const line of done) process.stdout.write(`${line}\n`);
     }
   }
-  // No trailing comments on the lines to paste: zsh without interactivecomments rejects them.
-  process.stdout.write(
-    'It takes effect at your next SSH login. In shells that are already open (say, inside a running tmux),\n' +
-      'run this line once. In bash, zsh or sh:\n' +
-      `  export SSH_AUTH_SOCK=${shQuote(ctx.link)}\n` +
-      'In fish:\n' +
-      `  set -gx SSH_AUTH_SOCK ${fishQuote(ctx.link)}\n`,
-  );
+  process.stdout.write(`It takes effect at your next SSH login. In shells that are already open (say, inside a running tmux),\nrun this line once. ${pasteLines(ctx.link)}`);
+}
+
+/** The line to paste into open shells, once for the shells that share it. No trailing comments: zsh without interactivecomments rejects them. */
+function pasteLines(link: string): string {
+  const groups = new Map<string, string[]>();
+  for (const shell of SHELLS) {
+    const line = shell.exportLine('SSH_AUTH_SOCK', link);
+    groups.set(line, [...(groups.get(line) ?? []), shell.name]);
+  }
+  const names = (shells: string[]): string => shells.join(', ').replace(/, ([^,]*)$/, ' or $1');
+  return [...groups].map(([line, shells]) => `In ${names(shells)}:\n  ${line}\n`).join('');
 }

@@ -1,21 +1,19 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { buildContext } from '../context';
-import { render, TemplateName } from '../render';
+import { render, TEMPLATES } from '../render';
 import { resolveHome, withHome } from './common';
-
-const NAMES = ['bash', 'zsh', 'fish', 'sh', 'tmux', 'ssh-rc', 'helper'] as const;
 
 export const command = 'snippet <name>';
 export const describe = 'Print one rendered snippet, for dotfile managers (chezmoi, stow, yadm, home-manager)';
 
 export function builder(y: Argv) {
   return withHome(y)
-    .positional('name', { choices: NAMES, describe: 'Which snippet' })
+    .positional('name', { choices: Object.keys(TEMPLATES).filter((name) => name !== 'bash-rc'), describe: 'Which snippet' })
     .example('$0 snippet bash >> ~/.bashrc', 'add the bash part by hand')
     .example('$0 snippet helper > ~/.ssh/ssh-tmux-fix/refresh.sh', 'the runtime helper every snippet calls');
 }
 
-export function handler(args: ArgumentsCamelCase<{ home?: string; name?: (typeof NAMES)[number] }>): void {
+export function handler(args: ArgumentsCamelCase<{ home?: string; name?: string }>): void {
   const { he } = resolveHome(args.home);
-  process.stdout.write(render(args.name as TemplateName, buildContext(he.home)));
+  process.stdout.write(render(args.name as string, buildContext(he.home)));
 }

@@ -2,7 +2,7 @@ import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { applyPlan } from '../apply';
 import { buildContext } from '../context';
 import { planUninstall } from '../plan';
-import { runningTmuxServers, uninstallFromTmux } from '../tmuxlive';
+import { MULTIPLEXERS } from '../multiplexers';
 import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions, withForce } from './common';
 
 export const command = 'uninstall';
@@ -31,8 +31,8 @@ export async function handler(args: ArgumentsCamelCase<GlobalArgs & { force?: bo
     process.stdout.write(`Uninstalled. The files as they were just before: ${tilde(state.backupsDir, he.home)}/${backupSet?.id}\n`);
   }
   if (isOwnHome(he.home)) {
-    const servers = runningTmuxServers();
-    uninstallFromTmux(buildContext(he.home), servers);
-    if (args.verbose) for (const sock of servers) process.stdout.write(`Took the link and hooks back from the running tmux server ${sock}\n`);
+    const ctx = buildContext(he.home);
+    const done = MULTIPLEXERS.flatMap((mux) => mux.unapplyLive(ctx));
+    if (args.verbose) for (const line of done) process.stdout.write(`${line}\n`);
   }
 }

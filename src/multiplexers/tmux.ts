@@ -1,0 +1,121 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { RenderContext } from '../context';
+import { Finding } from '../doctor';
+import { HomeEnv } from '../targets';
+import { Multiplexer } from './multiplexer';
+
+/** The tmux hooks that run after update-environment has copied the client's socket. */
+const HOOKS = ['client-attached', 'session-created', 'client-session-changed'];
+/** A fixed array index, so uninstall can remove exactly our hook and leave the user's. */
+const HOOK_INDEX = 7311;
+
+/** tmux double quotes: escape what tmux would otherwise expand or end the string with. */
+export function tmuxQuote(s: string): string {
+  return `"${s.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
+}
+
+const setSessionEnv = (link: string): string => `set-environment SSH_AUTH_SOCK ${tmuxQuote(link)}`;
+
+/** tmux reads ~/.tmux.conf, else $XDG_CONFIG_HOME/tmux/tmux.conf; we create ~/.tmux.conf. */
+export function tmuxConfFile(he: HomeEnv): string {
+  const classic = join(he.home, '.tmux.conf');
+  const xdg = join(he.xdgConfigHome, 'tmux', 'tmux.conf');
+  if (fs.existsSync(classic) || !fs.existsSync(xdg)) return classic;
+  return xdg;
+}
+
+/** The user's running tmux servers: live sockets in tmux's socket directory. */
+export function runningTmuxServers(env: NodeJS.ProcessEnv = process.env): string[] {
+  const dir = join(env.TMUX_TMPDIR || '/tmp', `tmux-${process.getuid?.() ?? 0}`);
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((name) => join(dir, name))
+    .filter((sock) => {
+      try {
+        return fs.lstatSync(sock).isSocket() && tmux(sock, ['list-sessions']).ok;
+      } catch {
+        return false;
+      }
+    });
+}
+
+function tmux(sock: string, args: string[]): { ok: boolean; stdout: string } {
+  const out = spawnSync('tmux', ['-S', sock, ...args], { encoding: 'utf8', timeout: 5000 });
+  return { ok: out.status === 0, stdout: out.stdout ?? '' };
+}
+
+function sessionsWith(sock: string, link: string): string[] {
+  return tmux(sock, ['list-sessions', '-F', '#{session_id}']).stdout.split('\n').filter((id) => {
+    if (!id) return false;
+    return tmux(sock, ['show-environment', '-t', id, 'SSH_AUTH_SOCK']).stdout.trim() === `SSH_AUTH_SOCK=${link}`;
+  });
+}
+
+/** Gives running servers what the tmux block gives new ones, without a restart. */
+function installIntoTmux(ctx: RenderContext): string[] {
+  const servers = runningTmuxServers();
+  for (const sock of servers) {
+    tmux(sock, ['set-environment', '-g', 'SSH_AUTH_SOCK', ctx.link]);
+    for (const hook of HOOKS) tmux(sock, ['set-hook', '-g', `${hook}[${HOOK_INDEX}]`, setSessionEnv(ctx.link)]);
+    for (const id of tmux(sock, ['list-sessions', '-F', '#{session_id}']).stdout.split('\n').filter(Boolean)) {
+      tmux(sock, ['set-environment', '-t', id, 'SSH_AUTH_SOCK', ctx.link]);
+    }
+  }
+  return servers.map((sock) => `Set the link and hooks in the running tmux server ${sock}`);
+}
+
+/** Takes back what installIntoTmux set, and only that. */
+function uninstallFromTmux(ctx: RenderContext): string[] {
+  const servers = runningTmuxServers();
+  for (const sock of servers) {
+    for (const hook of HOOKS) tmux(sock, ['set-hook', '-gu', `${hook}[${HOOK_INDEX}]`]);
+    if (tmux(sock, ['show-environment', '-g', 'SSH_AUTH_SOCK']).stdout.trim() === `SSH_AUTH_SOCK=${ctx.link}`) {
+      tmux(sock, ['set-environment', '-gu', 'SSH_AUTH_SOCK']);
+    }
+    for (const id of sessionsWith(sock, ctx.link)) tmux(sock, ['set-environment', '-t', id, '-u', 'SSH_AUTH_SOCK']);
+  }
+  return servers.map((sock) => `Took the link and hooks back from the running tmux server ${sock}`);
+}
+
+function tmuxFindings(link: string): Finding[] {
+  const show = (args: string[]) => spawnSync('tmux', args, { encoding: 'utf8', timeout: 5000 }).stdout?.trim() ?? '';
+  const global = show(['show-environment', '-g', 'SSH_AUTH_SOCK']);
+  const session = show(['show-environment', 'SSH_AUTH_SOCK']);
+  const updates = show(['show-options', '-gv', 'update-environment']).split('\n');
+  const findings: Finding[] = [];
+  const expected = `SSH_AUTH_SOCK=${link}`;
+  findings.push(
+    global === expected
+      ? { id: 'tmux-global', level: 'ok', message: 'tmux global environment holds the agent link' }
+      : { id: 'tmux-global', level: 'fail', message: `tmux global environment holds ${global || 'no SSH_AUTH_SOCK'}`, fix: `tmux set-environment -g SSH_AUTH_SOCK '${link}'` },
+  );
+  if (session !== expected && session !== '') {
+    findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${session}; new windows get it`, fix: `tmux set-environment SSH_AUTH_SOCK '${link}'` });
+  }
+  if (updates.includes('SSH_AUTH_SOCK')) {
+    findings.push({ id: 'tmux-update-environment', level: 'ok', message: 'update-environment copies SSH_AUTH_SOCK at attach; the installed hooks put the link back after it' });
+  }
+  return findings;
+}
+
+export const tmuxMultiplexer: Multiplexer = {
+  name: 'tmux',
+  paneVar: 'TMUX',
+  copiesEnvironmentAtAttach: true,
+  templates: { tmux: 'tmux.conf.hbs' },
+  always: true,
+  files: (he) => [{ path: tmuxConfFile(he), template: 'tmux' }],
+  // Files tmux may have read when an earlier install ran, besides the one it reads now.
+  formerFiles: (he) => [join(he.home, '.tmux.conf'), join(he.xdgConfigHome, 'tmux', 'tmux.conf')],
+  templateContext: (ctx) => ({ tmuxHooks: HOOKS, tmuxHookIndex: HOOK_INDEX, tmuxSetSessionEnv: setSessionEnv(ctx.link) }),
+  applyLive: installIntoTmux,
+  unapplyLive: uninstallFromTmux,
+  findings: (link) => tmuxFindings(link),
+};

@@ -1,0 +1,37 @@
+import { spawnSync } from 'node:child_process';
+import { isAbsolute, join } from 'node:path';
+import { bash } from './bash';
+import { sh } from './sh';
+import { Shell } from './shell';
+
+const MARK = '__stf_zdotdir=';
+
+/**
+ * The directory zsh reads .zshrc from. Like rustup, ask zsh itself: ZDOTDIR is often set only
+ * in ~/.zshenv, which zsh reads before anything else. Only for the user's own home (another
+ * user's .zshenv is not ours to run); the marker skips anything .zshenv prints.
+ */
+export function askZdotdir(home: string, env: NodeJS.ProcessEnv): string {
+  const out = spawnSync('zsh', ['-c', `print -rn -- "${MARK}\${ZDOTDIR-}"`], {
+    env: { ...env, HOME: home },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    timeout: 3000,
+  });
+  const at = out.stdout?.lastIndexOf(MARK) ?? -1;
+  const asked = at >= 0 ? out.stdout.slice(at + MARK.length) : (env.ZDOTDIR ?? '');
+  return isAbsolute(asked) ? asked : home;
+}
+
+export const zsh: Shell = {
+  name: 'zsh',
+  templates: { zsh: 'zsh.zsh.hbs' },
+  detected: true,
+  files: (he) => [{ path: join(he.zdotdir, '.zshrc'), template: 'zsh' }],
+  // An install made before ZDOTDIR was set (or found) wrote ~/.zshrc.
+  formerFiles: (he) => [join(he.home, '.zshrc')],
+  quote: sh.quote,
+  exportLine: sh.exportLine,
+  paneTest: bash.paneTest,
+  findings: () => [],
+};
