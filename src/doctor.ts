@@ -4,7 +4,7 @@ import { basename, join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';
 import { TOOL, VERSION, displayLinkOf, linkDirOf, linkOf } from './context';
 import { StfError } from './errors';
-import { paneOf } from './multiplexers';
+import { panesOf } from './multiplexers';
 import { Shell, shellNamed } from './shells';
 import { PARTS, HomeEnv, targetsFor } from './targets';
 
@@ -94,12 +94,16 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
   const link = linkOf(he.home);
   const sock = env.SSH_AUTH_SOCK;
   const shell = loginShell(env);
-  const pane = paneOf(env);
-  const where = `${pane ? `inside ${pane.name}` : 'outside tmux'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
+  const panes = panesOf(env);
+  const pane = panes[0];
+  const where = `${pane ? `inside ${panes.map((m) => m.name).join(' under ')}` : 'outside tmux'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
   const findings: Finding[] = [{ id: 'session', level: 'ok', message: `this shell runs ${where}` }];
   const useLink = shell.exportLine('SSH_AUTH_SOCK', link);
   if (!sock) {
     findings.push({ id: 'shell-sock', level: 'warn', message: 'this shell has no SSH_AUTH_SOCK', fix: useLink });
+  } else if (sock === link && !isSocket(sock)) {
+    // Exporting the link again would change nothing: the link itself needs a live socket.
+    findings.push({ id: 'shell-sock', level: 'fail', message: 'this shell uses the agent link, which reaches no socket now', fix: 'log in again with ssh -A (or press Enter at a prompt in a pane: the hook heals the link from a live login)' });
   } else if (!isSocket(sock)) {
     findings.push({ id: 'shell-sock', level: 'fail', message: `this shell's SSH_AUTH_SOCK (${sock}) is stale: the socket is gone`, fix: useLink });
   } else if (pane && sock !== link) {
@@ -108,7 +112,7 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
     findings.push({ id: 'shell-sock', level: 'ok', message: `this shell's SSH_AUTH_SOCK is live (${sock})` });
   }
   findings.push(...shell.findings(he));
-  if (pane) findings.push(...pane.findings(link, env));
+  for (const mux of panes) findings.push(...mux.findings(link, env, shell.quote));
   return findings;
 }
 

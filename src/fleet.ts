@@ -143,7 +143,7 @@ const octal = (mode: number): string => `0${mode.toString(8)}`;
  * Plans `install` for every user of one host from its report. The new bytes of each file are
  * written into outDir (on the controller), for the playbook's copy tasks.
  */
-export function planHost(report: HostReport, outDir: string, chooseParts: (detected: string[]) => Part[]): HostPlan {
+export function planHost(report: HostReport, outDir: string, chooseParts: (detected: string[], he: HomeEnv) => Part[]): HostPlan {
   const atomicLn = atomicLnOf(report.ln ?? '');
   const result: HostPlan = { dirs: [], files: [], warnings: [] };
   const mirror = fs.mkdtempSync(join(tmpdir(), `${TOOL}-mirror-`));
@@ -155,7 +155,7 @@ export function planHost(report: HostReport, outDir: string, chooseParts: (detec
       const he = defaultHomeEnv(join(root, u.home));
       let plan: Plan;
       try {
-        plan = planInstall(he, buildContext(u.home, atomicLn), chooseParts(shellsOn(report, u)), false);
+        plan = planInstall(he, buildContext(u.home, atomicLn), chooseParts(shellsOn(report, u), he), false);
         refuseReadOnly(plan);
       } catch (err) {
         if (err instanceof StfError) throw new StfError(`${u.user}: ${err.message.split(root).join('')}`, err.exitCode);

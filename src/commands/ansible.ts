@@ -59,6 +59,6 @@ export async function handler(args: ArgumentsCamelCase<AnsibleArgs>): Promise<vo
   if (!args.out || !fs.statSync(args.out, { throwIfNoEntry: false })?.isDirectory()) {
     throw new StfError(`ansible plan: --out must name an existing directory (got ${args.out ?? 'nothing'})`, 2);
   }
-  const plan = planHost(report, args.out, (detected) => resolveParts(args.shell, args.only, detected));
+  const plan = planHost(report, args.out, (detected, he) => resolveParts(he, args.shell, args.only, detected));
   process.stdout.write(`${JSON.stringify(plan)}\n`);
 }

@@ -54,7 +54,7 @@ export function resolveHome(arg: string | undefined): { he: HomeEnv; state: Stat
 }
 
 /** --shell and --only decide which parts are installed. */
-export function resolveParts(shell: string | undefined, only: string | undefined, detected: string[] = detectShells()): Part[] {
+export function resolveParts(he: HomeEnv, shell: string | undefined, only: string | undefined, detected: string[] = detectShells()): Part[] {
   if (only !== undefined) {
     const parts = splitList(only);
     const unknown = parts.filter((p) => !(PARTS as readonly string[]).includes(p));
@@ -65,7 +65,7 @@ export function resolveParts(shell: string | undefined, only: string | undefined
   const allowed = [...SHELL_NAMES.filter((s) => s !== 'sh'), 'sh', 'none'];
   const unknown = shells.filter((s) => !allowed.includes(s));
   if (unknown.length) throw new StfError(`--shell: unknown shell ${unknown.join(', ')}; choose from ${allowed.join(', ')}`, 2);
-  return ['ssh-rc', ...shells.filter((s) => s !== 'none'), ...MULTIPLEXERS.filter((m) => m.always).map((m) => m.name)];
+  return ['ssh-rc', ...shells.filter((s) => s !== 'none'), ...MULTIPLEXERS.filter((m) => m.inUse(he)).map((m) => m.name)];
 }
 
 function splitList(value: string): string[] {

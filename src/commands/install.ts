@@ -38,7 +38,7 @@ export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<vo
   recoverFirst(state, args.dryRun);
   // An upgrade keeps the choice made at the first install unless told otherwise.
   const ctx = buildContext(he.home, undefined, args.display ?? installedDisplay(he.home) ?? true);
-  const plan = planInstall(he, ctx, resolveParts(args.shell, args.only), Boolean(args.force));
+  const plan = planInstall(he, ctx, resolveParts(he, args.shell, args.only), Boolean(args.force));
   printWarnings(plan);
   if (args.dryRun) {
     printDiff(plan);

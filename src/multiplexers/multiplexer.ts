@@ -13,12 +13,14 @@ export interface Multiplexer {
   readonly name: string;
   /** Set in the environment of each of its panes: how a shell knows it runs inside one. */
   readonly paneVar: string;
+  /** The multiplexers it runs as (byobu: tmux or screen); their pane variable tells the shells. */
+  readonly backends?: readonly string[];
   /** Whether attaching copies the new login's SSH_AUTH_SOCK into the session (tmux's update-environment). */
   readonly copiesEnvironmentAtAttach: boolean;
   /** Template names and their files in templates/. */
   readonly templates: Readonly<Record<string, string>>;
-  /** Whether install sets it up although it is not on PATH (tmux: the tool's first home). */
-  readonly always: boolean;
+  /** Whether a default install sets it up in this home (tmux: always, the tool's first home). */
+  inUse(he: HomeEnv): boolean;
   /** The config files it really reads that get a block. */
   files(he: HomeEnv): PartFile[];
   /** Config files an install of any version may have written, besides files(). */
@@ -29,6 +31,6 @@ export interface Multiplexer {
   applyLive(ctx: RenderContext): string[];
   /** Takes back what applyLive set, and only that; one line for each server touched. */
   unapplyLive(ctx: RenderContext): string[];
-  /** doctor's checks, run in one of its panes. */
-  findings(link: string, env: NodeJS.ProcessEnv): Finding[];
+  /** doctor's checks, run in one of its panes; fix lines quoted with the login shell's quote. */
+  findings(link: string, env: NodeJS.ProcessEnv, quote: (s: string) => string): Finding[];
 }

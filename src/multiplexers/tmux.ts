@@ -84,23 +84,66 @@ function uninstallFromTmux(ctx: RenderContext): string[] {
   return servers.map((sock) => `Took the link and hooks back from the running tmux server ${sock}`);
 }
 
-function tmuxFindings(link: string): Finding[] {
+/** What doctor reads from the pane's tmux server. */
+export interface TmuxReadout {
+  /** `show-environment -g SSH_AUTH_SOCK`: NAME=value, -NAME (removed) or '' (unset). */
+  global: string;
+  /** The same for this session. */
+  session: string;
+  /** `show-hooks -g`, one hook a line. */
+  hooks: string;
+  /** `show-options -gv update-environment`, one pattern a line. */
+  updates: string;
+}
+
+function readTmux(): TmuxReadout {
   const show = (args: string[]) => spawnSync('tmux', args, { encoding: 'utf8', timeout: 5000 }).stdout?.trim() ?? '';
-  const global = show(['show-environment', '-g', 'SSH_AUTH_SOCK']);
-  const session = show(['show-environment', 'SSH_AUTH_SOCK']);
-  const updates = show(['show-options', '-gv', 'update-environment']).split('\n');
+  return {
+    global: show(['show-environment', '-g', 'SSH_AUTH_SOCK']),
+    session: show(['show-environment', 'SSH_AUTH_SOCK']),
+    hooks: show(['show-hooks', '-g']),
+    updates: show(['show-options', '-gv', 'update-environment']),
+  };
+}
+
+/** An environment line of tmux in words. */
+function described(line: string): string {
+  if (line === '') return 'no SSH_AUTH_SOCK';
+  if (line === '-SSH_AUTH_SOCK') return 'SSH_AUTH_SOCK removed (the attaching client had none)';
+  return line;
+}
+
+/** Doctor's tmux checks, from what the running server says (not from the config files). */
+export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string) => string): Finding[] {
   const findings: Finding[] = [];
   const expected = `SSH_AUTH_SOCK=${link}`;
+  const reload = 'run \'ssh-tmux-fix install\' (it sets them in running servers), or reload the config file that holds the block';
   findings.push(
-    global === expected
+    r.global === expected
       ? { id: 'tmux-global', level: 'ok', message: 'tmux global environment holds the agent link' }
-      : { id: 'tmux-global', level: 'fail', message: `tmux global environment holds ${global || 'no SSH_AUTH_SOCK'}`, fix: `tmux set-environment -g SSH_AUTH_SOCK '${link}'` },
+      : { id: 'tmux-global', level: 'fail', message: `tmux global environment holds ${described(r.global)}`, fix: `tmux set-environment -g SSH_AUTH_SOCK ${quote(link)}` },
   );
-  if (session !== expected && session !== '') {
-    findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${session}; new windows get it`, fix: `tmux set-environment SSH_AUTH_SOCK '${link}'` });
+  if (r.session !== expected && r.session !== '') {
+    findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${described(r.session)}; new windows get that`, fix: `tmux set-environment SSH_AUTH_SOCK ${quote(link)}` });
   }
-  if (updates.includes('SSH_AUTH_SOCK')) {
-    findings.push({ id: 'tmux-update-environment', level: 'ok', message: 'update-environment copies SSH_AUTH_SOCK at attach; the installed hooks put the link back after it' });
+  const hookLines = r.hooks.split('\n');
+  const missing = HOOKS.filter((hook) => !hookLines.includes(`${hook}[${HOOK_INDEX}] ${setSessionEnv(link)}`));
+  const copies = r.updates.split('\n').includes('SSH_AUTH_SOCK');
+  if (missing.length) {
+    findings.push({
+      id: 'tmux-hooks',
+      level: copies ? 'fail' : 'warn',
+      message: `this tmux server lacks the hooks ${missing.join(', ')}${copies ? ': update-environment copies each attaching login\'s own socket into the session, so new windows get a socket that dies with that login' : ''}`,
+      fix: reload,
+    });
+  } else {
+    findings.push({
+      id: 'tmux-hooks',
+      level: 'ok',
+      message: copies
+        ? 'update-environment copies SSH_AUTH_SOCK at attach; the hooks on this server put the link back after it'
+        : 'the hooks are set on this server (update-environment does not copy SSH_AUTH_SOCK here)',
+    });
   }
   return findings;
 }
@@ -110,12 +153,12 @@ export const tmuxMultiplexer: Multiplexer = {
   paneVar: 'TMUX',
   copiesEnvironmentAtAttach: true,
   templates: { tmux: 'tmux.conf.hbs' },
-  always: true,
+  inUse: () => true,
   files: (he) => [{ path: tmuxConfFile(he), template: 'tmux' }],
   // Files tmux may have read when an earlier install ran, besides the one it reads now.
   formerFiles: (he) => [join(he.home, '.tmux.conf'), join(he.xdgConfigHome, 'tmux', 'tmux.conf')],
   templateContext: (ctx) => ({ tmuxHooks: HOOKS, tmuxHookIndex: HOOK_INDEX, tmuxSetSessionEnv: setSessionEnv(ctx.link) }),
   applyLive: installIntoTmux,
   unapplyLive: uninstallFromTmux,
-  findings: (link) => tmuxFindings(link),
+  findings: (link, _env, quote) => tmuxFindingsFrom(readTmux(), link, quote),
 };
