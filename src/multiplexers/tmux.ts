@@ -113,6 +113,14 @@ function described(line: string): string {
   return line;
 }
 
+/** Whether a `show-hooks -g` line is our hook setting the link; tmux quotes the value only when it must. */
+function hookSetsLink(line: string, hook: string, link: string): boolean {
+  const prefix = `${hook}[${HOOK_INDEX}] set-environment SSH_AUTH_SOCK `;
+  if (!line.startsWith(prefix)) return false;
+  const value = line.slice(prefix.length);
+  return value === link || value === tmuxQuote(link);
+}
+
 /** Doctor's tmux checks, from what the running server says (not from the config files). */
 export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string) => string): Finding[] {
   const findings: Finding[] = [];
@@ -127,7 +135,7 @@ export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string
     findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${described(r.session)}; new windows get that`, fix: `tmux set-environment SSH_AUTH_SOCK ${quote(link)}` });
   }
   const hookLines = r.hooks.split('\n');
-  const missing = HOOKS.filter((hook) => !hookLines.includes(`${hook}[${HOOK_INDEX}] ${setSessionEnv(link)}`));
+  const missing = HOOKS.filter((hook) => !hookLines.some((line) => hookSetsLink(line, hook, link)));
   const copies = r.updates.split('\n').includes('SSH_AUTH_SOCK');
   if (missing.length) {
     findings.push({

@@ -92,8 +92,13 @@ describe('tmux findings read the running server', () => {
   const quote = shellNamed('bash')!.quote;
   const find = (r: typeof base, id: string) => tmuxFindingsFrom(r, link, quote).find((f) => f.id === id);
 
-  test('all three hooks set: ok', () => {
+  test('all three hooks set: ok, whether tmux shows the value quoted or not', () => {
     expect(find(base, 'tmux-hooks')).toMatchObject({ level: 'ok' });
+    const plain = '/home/u/.ssh/ssh-tmux-fix/agent.sock';
+    const unquoted = base.hooks.split('\n').map((l) => l.replace(/".*"$/, plain)).join('\n');
+    expect(tmuxFindingsFrom({ ...base, global: `SSH_AUTH_SOCK=${plain}`, hooks: unquoted }, plain, quote).find((f) => f.id === 'tmux-hooks')).toMatchObject({ level: 'ok' });
+    // Our index holding another command is not our hook.
+    expect(find({ ...base, hooks: base.hooks.replace(/SSH_AUTH_SOCK "/g, 'DISPLAY "') }, 'tmux-hooks')).toMatchObject({ level: 'fail' });
   });
 
   test('a server that never read the block (byobu reads ~/.byobu/.tmux.conf) fails, naming the missing hooks', () => {
