@@ -3,6 +3,7 @@ import { isatty } from 'node:tty';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { StfError } from '../errors';
 import { HostReport, planHost, probe } from '../fleet';
+import { PARTS } from '../targets';
 import { resolveParts } from './common';
 
 const STEPS = ['probe', 'plan'] as const;
@@ -25,7 +26,7 @@ export function builder(y: Argv) {
     })
     .option('out', { type: 'string', describe: 'plan: the controller directory to write the new files into' })
     .option('shell', { type: 'string', describe: 'plan: shells to set up: bash,zsh,fish,sh or none (default: /etc/shells and the login shell, and sh)' })
-    .option('only', { type: 'string', describe: 'plan: install only these parts: ssh-rc,sh,bash,zsh,fish,tmux' })
+    .option('only', { type: 'string', describe: `plan: install only these parts: ${PARTS.join(',')}` })
     .example('$0 ansible probe < passwd.json', "the playbook's getent results in, the paths to stat out")
     .example('$0 ansible plan --out DIR < report.json', 'the getent, stat and slurp results in, the changes out');
 }

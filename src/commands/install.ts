@@ -6,6 +6,7 @@ import { buildContext } from '../context';
 import { installedDisplay } from '../doctor';
 import { planInstall } from '../plan';
 import { MULTIPLEXERS } from '../multiplexers';
+import { PARTS } from '../targets';
 import { SHELLS } from '../shells';
 import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, tilde, withChangeOptions, withForce } from './common';
 
@@ -22,7 +23,7 @@ export const describe = 'Install the fix into ~/.ssh/rc, the shell startup files
 export function builder(y: Argv) {
   return withForce(withChangeOptions(y))
     .option('shell', { type: 'string', describe: 'Shells to set up: bash,zsh,fish,sh or none (default: those on this machine, and sh)' })
-    .option('only', { type: 'string', describe: 'Install only these parts: ssh-rc,sh,bash,zsh,fish,tmux' })
+    .option('only', { type: 'string', describe: `Install only these parts: ${PARTS.join(',')}` })
     .option('display', {
       type: 'boolean',
       describe: 'DISPLAY follows ssh -X/-Y logins into tmux panes; --no-display turns that off (default: as installed, else on)',
