@@ -3,10 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RenderContext } from './context';
 import { MULTIPLEXERS } from './multiplexers';
-import { tmuxQuote } from './multiplexers/tmux';
 import { SHELLS } from './shells';
-import { fishQuote } from './shells/fish';
-import { shQuote } from './shells/sh';
 
 /** The template's own fields beyond the common context, from the registry entry that owns it. */
 type Extra = (ctx: RenderContext) => Record<string, unknown>;
@@ -31,9 +28,9 @@ export const TEMPLATES: Readonly<Record<string, string>> = Object.fromEntries([.
 export type TemplateName = string;
 
 const handlebars = Handlebars.create();
-handlebars.registerHelper('sq', shQuote);
-handlebars.registerHelper('fishq', fishQuote);
-handlebars.registerHelper('tmuxq', tmuxQuote);
+// Each registry entry's quoting, by the name its templates use (the helper's template uses sh's).
+for (const shell of SHELLS) handlebars.registerHelper(shell.quoteHelper, shell.quote);
+for (const mux of MULTIPLEXERS) if (mux.quote) handlebars.registerHelper(mux.quote.helper, mux.quote.quote);
 
 const compiled = new Map<TemplateName, HandlebarsTemplateDelegate>();
 

@@ -17,6 +17,8 @@ export interface Multiplexer {
   readonly backends?: readonly string[];
   /** Whether attaching copies the new login's SSH_AUTH_SOCK into the session (tmux's update-environment). */
   readonly copiesEnvironmentAtAttach: boolean;
+  /** The quoting its config syntax needs, by the name its templates call it ({{tmuxq link}}). */
+  readonly quote?: { helper: string; quote(s: string): string };
   /** Template names and their files in templates/. */
   readonly templates: Readonly<Record<string, string>>;
   /** Whether a default install sets it up in this home (tmux: always, the tool's first home). */

@@ -160,6 +160,7 @@ export const tmuxMultiplexer: Multiplexer = {
   name: 'tmux',
   paneVar: 'TMUX',
   copiesEnvironmentAtAttach: true,
+  quote: { helper: 'tmuxq', quote: tmuxQuote },
   templates: { tmux: 'tmux.conf.hbs' },
   inUse: () => true,
   files: (he) => [{ path: tmuxConfFile(he), template: 'tmux' }],

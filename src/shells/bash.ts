@@ -29,6 +29,7 @@ export const bash: Shell = {
   // Login files bash may have read when an earlier install ran, besides the one it reads now.
   formerFiles: (he) => [join(he.home, '.bash_profile'), join(he.home, '.bash_login')],
   quote: shQuote,
+  quoteHelper: sh.quoteHelper,
   exportLine: sh.exportLine,
   paneTest: (vars) => `[[ -n ${vars.map((v) => `\${${v}-}`).join('')} ]]`,
   findings: () => [],

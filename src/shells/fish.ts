@@ -31,6 +31,7 @@ export const fish: Shell = {
   files: (he) => [{ path: fishDropIn(he), template: 'fish', owned: true }],
   formerFiles: (he) => [join(he.home, '.config', 'fish', 'conf.d', `${TOOL}.fish`)],
   quote: fishQuote,
+  quoteHelper: 'fishq',
   exportLine: (name, value) => `set -gx ${name} ${fishQuote(value)}`,
   paneTest: (vars) => vars.map((v) => `set -q ${v}`).join('; or '),
   findings: versionFinding,

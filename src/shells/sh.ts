@@ -13,6 +13,7 @@ export const sh: Shell = {
   files: (he) => [{ path: join(he.home, '.profile'), template: 'sh' }],
   formerFiles: () => [],
   quote: shQuote,
+  quoteHelper: 'sq',
   exportLine: (name, value) => `export ${name}=${shQuote(value)}`,
   paneTest: (vars) => `[ -n "${vars.map((v) => `\${${v}-}`).join('')}" ]`,
   findings: () => [],

@@ -30,6 +30,8 @@ export interface Shell {
   formerFiles(he: HomeEnv): string[];
   /** A word in this shell's syntax that holds s literally. */
   quote(s: string): string;
+  /** The name its templates call quote() by: {{sq link}}, {{fishq link}}. */
+  readonly quoteHelper: string;
   /** The line that sets an exported variable in an open shell, to paste. */
   exportLine(name: string, value: string): string;
   /** A condition, in this shell's syntax, true in a pane of any of the multiplexers whose pane variables are given. */

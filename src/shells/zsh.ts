@@ -31,6 +31,7 @@ export const zsh: Shell = {
   // An install made before ZDOTDIR was set (or found) wrote ~/.zshrc.
   formerFiles: (he) => [join(he.home, '.zshrc')],
   quote: sh.quote,
+  quoteHelper: sh.quoteHelper,
   exportLine: sh.exportLine,
   paneTest: bash.paneTest,
   findings: () => [],
