@@ -375,18 +375,20 @@ function removeUser(user: TestUser): void {
     }
     sleepSync(20);
   }
-  // -f: unreaped zombies still count as the user's processes for userdel.
-  const del = spawnSync('userdel', ['-f', '-r', user.name], { encoding: 'utf8' });
-  const problems = del.stderr.split('\n').filter((l) => l && !/mail spool/.test(l));
-  fs.rmSync(user.home, { recursive: true, force: true });
-  fs.rmSync(user.workDir, { recursive: true, force: true });
   // Killed sessions cannot clean up after themselves: /tmp/ssh-*, /tmp/tmux-<uid>, /tmp/fish.<name>.
+  // Before userdel: once the uid is free, a suite running in parallel may get it for a new user,
+  // whose files these would then be.
   for (const entry of fs.readdirSync('/tmp')) {
     const file = path.join('/tmp', entry);
     if (fs.lstatSync(file, { throwIfNoEntry: false })?.uid === user.uid) {
       fs.rmSync(file, { recursive: true, force: true });
     }
   }
+  // -f: unreaped zombies still count as the user's processes for userdel.
+  const del = spawnSync('userdel', ['-f', '-r', user.name], { encoding: 'utf8' });
+  const problems = del.stderr.split('\n').filter((l) => l && !/mail spool/.test(l));
+  fs.rmSync(user.home, { recursive: true, force: true });
+  fs.rmSync(user.workDir, { recursive: true, force: true });
   ownedUsers.delete(user);
   if (del.status !== 0 && problems.length > 0) {
     throw new Error(`userdel ${user.name} failed: ${problems.join('; ')}`);

@@ -201,6 +201,9 @@ describeE2E('the seed story in GNU screen and byobu', () => {
         if (sanity.code !== 0) throw new Error(`sanity: ssh-add -l in the fresh pane gave ${sanity.code} (${sanity.output})`);
 
         await first.kill();
+        // Once tmux has noticed the drop: byobu's chooser opens a grouped session instead of
+        // attaching when the session still shows a client.
+        await until('tmux to drop the dead client', async () => ((await tmux(user, ['list-clients'])).stdout.trim() ? undefined : true));
         const second = await sshLogin(user, sshd, agent, { tty: true, forwardAgent: true });
         second.type('byobu\r');
         // byobu's launcher (janitor, python session chooser) takes seconds on a busy machine.
@@ -208,7 +211,9 @@ describeE2E('the seed story in GNU screen and byobu', () => {
           `a client attached to byobu's tmux session ${session}`,
           async () => ((await tmux(user, ['list-clients', '-t', session])).stdout.trim() ? true : undefined),
           30_000,
-          () => `--- client (tail):\n${clientTail(second)}`,
+          async () =>
+            `--- tmux list-sessions:\n${(await tmux(user, ['list-sessions'])).stdout}--- list-clients:\n${(await tmux(user, ['list-clients', '-F', '#{client_tty} #{session_name}'])).stdout}` +
+            `--- client (tail):\n${clientTail(second)}`,
         );
         const oldWindow = await paneAgentWorks(user, oldPane);
         const created = await tmux(user, ['new-window', '-P', '-F', '#{pane_id}', '-t', session]);
