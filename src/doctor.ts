@@ -96,7 +96,7 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
   const shell = loginShell(env);
   const panes = panesOf(env);
   const pane = panes[0];
-  const where = `${pane ? `inside ${panes.map((m) => m.name).join(' under ')}` : 'outside tmux'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
+  const where = `${pane ? `inside ${panes.map((m) => m.name).join(' under ')}` : 'outside any multiplexer'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
   const findings: Finding[] = [{ id: 'session', level: 'ok', message: `this shell runs ${where}` }];
   const useLink = shell.exportLine('SSH_AUTH_SOCK', link);
   if (!sock) {

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import {
   Agent,
   PaneResult,
+  appDir,
   Shell,
   SshSession,
   Sshd,
@@ -157,6 +158,13 @@ describeE2E('the seed story in GNU screen and byobu', () => {
         await install(user);
         const second = await screenStory(user, 'screen -S work', 'screen -r work', 'work');
         expectOutcome(`${shell} in screen`, second, RESULTS_OK, { output: () => '' });
+        // doctor, run in the old window, knows where it is and finds that shell on the link.
+        const doctor = await screenRun(user, { session: 'work', window: '0' }, `${process.execPath} ${path.join(appDir(), 'dist', 'cli.js')} doctor --json`);
+        const findings = (JSON.parse(doctor.output) as { findings: { id: string; level: string; message: string }[] }).findings;
+        expect(findings.filter((f) => ['session', 'shell-sock'].includes(f.id)).map((f) => `${f.level} ${f.message}`)).toEqual([
+          'ok this shell runs inside screen, over SSH',
+          `ok this shell's SSH_AUTH_SOCK is live (${path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock')})`,
+        ]);
       }), 90_000);
 
     // The control: screen copies nothing at reattach, so both windows keep the dead socket.
