@@ -9,14 +9,13 @@ export function fishQuote(s: string): string {
   return `'${s.replace(/[\\']/g, (c) => `\\${c}`)}'`;
 }
 
-export function fishDropIn(he: HomeEnv): string {
+function fishDropIn(he: HomeEnv): string {
   return join(he.xdgConfigHome, 'fish', 'conf.d', `${TOOL}.fish`);
 }
 
 /** The prompt hook resolves the link with the `path` builtin of fish 3.5; older fish runs the helper at each prompt. */
-function versionFinding(): Finding[] {
-  const out = spawnSync('fish', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 3000 });
-  const match = /version (\d+)\.(\d+)/.exec(out.stdout ?? '');
+export function fishVersionFinding(versionText: string): Finding[] {
+  const match = /version (\d+)\.(\d+)/.exec(versionText);
   if (!match) return [];
   const [major, minor] = [Number(match[1]), Number(match[2])];
   if (major > 3 || (major === 3 && minor >= 5)) return [];
@@ -34,5 +33,5 @@ export const fish: Shell = {
   quoteHelper: 'fishq',
   exportLine: (name, value) => `set -gx ${name} ${fishQuote(value)}`,
   paneTest: (vars) => vars.map((v) => `set -q ${v}`).join('; or '),
-  findings: versionFinding,
+  findings: () => fishVersionFinding(spawnSync('fish', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 3000 }).stdout ?? ''),
 };

@@ -7,6 +7,7 @@ import { MULTIPLEXERS, PANE_VARS } from '../../src/multiplexers';
 import { tmuxFindingsFrom } from '../../src/multiplexers/tmux';
 import { render, TEMPLATES } from '../../src/render';
 import { SHELLS, shellNamed } from '../../src/shells';
+import { fishVersionFinding } from '../../src/shells/fish';
 import { homeEnv } from '../../src/targets';
 import { ensureBuilt, makeRoot, removeAllRoots, runCli, TEST_PATH } from './helpers';
 
@@ -136,4 +137,10 @@ test("byobu in use: the tmux block also goes into byobu's .tmux.conf, and uninst
   const bare = makeRoot().home;
   expect(runCli(['install', '--yes', '--shell', 'bash'], { home: bare }).code).toBe(0);
   expect(fs.existsSync(path.join(bare, '.byobu'))).toBe(false);
+});
+
+test('fish before 3.5 (no path builtin) is a warning of its own; 3.5 and later are not', () => {
+  expect(fishVersionFinding('fish, version 3.4.1\n')).toEqual([expect.objectContaining({ id: 'fish-version', level: 'warn' })]);
+  expect(fishVersionFinding('fish, version 3.5.0\n')).toEqual([]);
+  expect(fishVersionFinding('fish, version 4.0.2\n')).toEqual([]);
 });
