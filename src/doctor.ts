@@ -107,7 +107,7 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
   } else if (!isSocket(sock)) {
     findings.push({ id: 'shell-sock', level: 'fail', message: `this shell's SSH_AUTH_SOCK (${sock}) is stale: the socket is gone`, fix: useLink });
   } else if (pane && sock !== link) {
-    findings.push({ id: 'shell-sock', level: 'warn', message: `this ${pane.name} pane uses ${sock}, not the agent link; it breaks when that connection closes`, fix: useLink });
+    findings.push({ id: 'shell-sock', level: 'warn', message: `this ${pane.name} pane uses ${sock}, not the agent link; it breaks when that connection closes${pane.copiesEnvironmentAtAttach ? '' : ` (${pane.name} gives no pane a new login's socket)`}`, fix: useLink });
   } else {
     findings.push({ id: 'shell-sock', level: 'ok', message: `this shell's SSH_AUTH_SOCK is live (${sock})` });
   }

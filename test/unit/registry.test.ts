@@ -1,6 +1,7 @@
 /** The shell and multiplexer registries: what each entry feeds the planner, templates and doctor. */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { buildContext } from '../../src/context';
 import { MULTIPLEXERS, PANE_VARS } from '../../src/multiplexers';
@@ -143,4 +144,20 @@ test('fish before 3.5 (no path builtin) is a warning of its own; 3.5 and later a
   expect(fishVersionFinding('fish, version 3.4.1\n')).toEqual([expect.objectContaining({ id: 'fish-version', level: 'warn' })]);
   expect(fishVersionFinding('fish, version 3.5.0\n')).toEqual([]);
   expect(fishVersionFinding('fish, version 4.0.2\n')).toEqual([]);
+});
+
+test("a screen window on a login's own socket is told that screen hands no window a new login's socket", async () => {
+  const { home } = makeRoot();
+  const sock = path.join(home, 'raw.sock');
+  const server = net.createServer().listen(sock);
+  await new Promise((resolve) => server.once('listening', resolve));
+  try {
+    const doctor = (env: Record<string, string>) =>
+      (JSON.parse(runCli(['doctor', '--json'], { home, env: { SSH_AUTH_SOCK: sock, ...env } }).stdout) as Report).findings.find((f) => f.id === 'shell-sock')!;
+    expect(doctor({ STY: '123.work' })).toMatchObject({ level: 'warn', message: expect.stringContaining("this screen pane uses") });
+    expect(doctor({ STY: '123.work' }).message).toContain("screen gives no pane a new login's socket");
+    expect(doctor({ TMUX: '/nonexistent,1,0' }).message).not.toContain('gives no pane');
+  } finally {
+    server.close();
+  }
 });
