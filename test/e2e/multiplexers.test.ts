@@ -197,8 +197,9 @@ describeE2E('the seed story in GNU screen and byobu', () => {
 
         const first = await sshLogin(user, sshd, agent, { tty: true, forwardAgent: true });
         first.type('byobu\r');
-        const session = await until('the byobu tmux session', async () => {
-          const r = await tmux(user, ['list-sessions', '-F', '#{session_name}']);
+        // The session byobu attached this login to: byobu may make and drop a session on the way.
+        const session = await until('a client attached to a byobu tmux session', async () => {
+          const r = await tmux(user, ['list-clients', '-F', '#{session_name}']);
           return r.code === 0 ? r.stdout.split('\n')[0] || undefined : undefined;
         });
         const oldPane = await sessionPane(user, session);
