@@ -106,8 +106,33 @@ export function insertBlock(content: string, body: string, version: string, plac
     const at = content.startsWith('#!') && firstNl !== -1 ? firstNl + 1 : 0;
     return content.slice(0, at) + renderBlock(body, version, { created: !existed, addedNewline: false }) + content.slice(at);
   }
+  const end = scriptEnd(content);
+  if (end !== null) return content.slice(0, end) + renderBlock(body, version, { created: false, addedNewline: false }) + content.slice(end);
   const addedNewline = content.length > 0 && !content.endsWith('\n');
   return content + (addedNewline ? '\n' : '') + renderBlock(body, version, { created: !existed, addedNewline });
+}
+
+/**
+ * A config file that is also a sh script run as `cut -c3- FILE | sh -s FUNCTION` (Oh my tmux!'s
+ * .tmux.conf and .tmux.conf.local): its first line `# : << EOF` opens a here-document that
+ * hides the config lines from sh, a line `# EOF` ends it, and sh runs what follows. A block
+ * appended at the end would be run by sh (a syntax error: the script exits 2), so it goes
+ * inside the here-document instead: before the line that ends it and the comment lines right
+ * above that line. Returns that offset, or null for any other file.
+ */
+export function scriptEnd(content: string): number | null {
+  const open = /^# : << *(['"]?)(\w+)\1[ \t]*\r?\n/.exec(content);
+  if (!open) return null;
+  const close = new RegExp(`^# ${open[2]}[ \\t]*\\r?$`, 'm').exec(content.slice(open[0].length));
+  if (!close) return null;
+  let at = open[0].length + close.index;
+  // Comment lines right above the end line belong to it ("do not remove the following line").
+  while (at > open[0].length) {
+    const prevStart = content.lastIndexOf('\n', at - 2) + 1;
+    if (!/^#[^\n]*\S/.test(content.slice(prevStart, at - 1))) break;
+    at = prevStart;
+  }
+  return at;
 }
 
 /** Replaces a block's body (an upgrade), keeping its place and flags. */

@@ -4,6 +4,7 @@ import { Block, findBlocks, insertBlock, isEdited, removeBlock, replaceBlock } f
 import { RenderContext, TOOL, VERSION } from './context';
 import { StfError } from './errors';
 import { FileState, missingDirs, readFileState } from './files';
+import { frameworkPlaces } from './frameworks';
 import { render } from './render';
 import { BackupSet, StateDir } from './state';
 import { HomeEnv, PARTS, Part, formerFiles, targetsFor } from './targets';
@@ -97,10 +98,37 @@ export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Par
       after: bytes(after),
       mode: state.mode ?? target.newMode,
       symlinkTarget: state.symlinkTarget,
-      summary: !state.exists ? 'new file' : block ? `upgrade block from ${block.version}` : 'add block',
+      summary: (!state.exists ? 'new file' : block ? `upgrade block from ${block.version}` : 'add block') + (target.why ? `; ${target.why}` : ''),
     });
   }
+  // A framework's own file gets no block: one there (written by an earlier version) is taken out.
+  for (const framework of frameworkPlaces(he, parts)) {
+    if (framework.warning) plan.warnings.push(framework.warning);
+    for (const path of framework.instead) {
+      const file = readFileState(path);
+      if (!file.exists || planned.has(file.realPath)) continue;
+      planned.add(file.realPath);
+      const block = singleBlock(file);
+      if (block) plan.changes.push(removal(file, block, force, `remove block; ${framework.why}`));
+    }
+  }
   return plan;
+}
+
+/** Taking a block out of a file (deleting the file when the install created it). */
+function removal(file: FileState, block: Block, force: boolean, summary: string): FileChange {
+  const content = latin1(file.content);
+  if (isEdited(content, block) && !force) refuseEdited(file, block, 'remove');
+  const removed = removeBlock(content, block);
+  return {
+    path: file.path,
+    realPath: file.realPath,
+    before: file.content,
+    after: removed.deleteFile ? null : bytes(removed.content),
+    mode: file.mode ?? 0o644,
+    symlinkTarget: file.symlinkTarget,
+    summary: removed.deleteFile ? 'delete (created by the install)' : summary,
+  };
 }
 
 /** Directories a file needs; anything under ~/.ssh is made 0700 like ~/.ssh itself. */

@@ -19,6 +19,8 @@ export interface Target {
   newMode: number;
   /** Whole file owned by the tool (helper, fish drop-in): created and deleted by it. */
   owned: boolean;
+  /** Why the part goes to this file, when a framework decided it (src/frameworks.ts). */
+  why?: string;
 }
 
 /** Environment that decides where shells and multiplexers look; only trusted for the user's own home. */
@@ -67,13 +69,13 @@ export function targetsFor(he: HomeEnv, parts: readonly Part[]): Target[] {
   const targets: Target[] = [
     { path: join(linkDirOf(home), 'refresh.sh'), template: 'helper', placement: 'append', newMode: 0o600, owned: true },
   ];
-  const add = (path: string, template: string, owned = false, placement: Placement = 'append') => {
-    if (!targets.some((t) => t.path === path)) targets.push({ path, template, placement, newMode: 0o644, owned });
+  const add = (path: string, template: string, owned = false, placement: Placement = 'append', why?: string) => {
+    if (!targets.some((t) => t.path === path)) targets.push({ path, template, placement, newMode: 0o644, owned, ...(why ? { why } : {}) });
   };
   if (want.has('ssh-rc')) add(join(home, '.ssh', 'rc'), 'ssh-rc', false, 'top');
   for (const entry of REGISTRY) {
     if (!want.has(entry.name)) continue;
-    for (const file of entry.files(he)) add(file.path, file.template, file.owned, file.placement);
+    for (const file of entry.files(he)) add(file.path, file.template, file.owned, file.placement, file.why);
   }
   return targets;
 }

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { RenderContext } from '../context';
 import { Finding } from '../doctor';
+import { tmuxFramework } from '../frameworks';
 import { HomeEnv } from '../targets';
 import { Multiplexer } from './multiplexer';
 
@@ -163,7 +164,12 @@ export const tmuxMultiplexer: Multiplexer = {
   quote: { helper: 'tmuxq', quote: tmuxQuote },
   templates: { tmux: 'tmux.conf.hbs' },
   inUse: () => true,
-  files: (he) => [{ path: tmuxConfFile(he), template: 'tmux' }],
+  // Oh my tmux!'s ~/.tmux.conf is its own file (and a script): the block goes to its .local file.
+  files: (he) => {
+    const framework = tmuxFramework(he);
+    if (!framework) return [{ path: tmuxConfFile(he), template: 'tmux' }];
+    return framework.path ? [{ path: framework.path, template: 'tmux', why: framework.why }] : [];
+  },
   // Files tmux may have read when an earlier install ran, besides the one it reads now.
   formerFiles: (he) => [join(he.home, '.tmux.conf'), join(he.xdgConfigHome, 'tmux', 'tmux.conf')],
   templateContext: (ctx) => ({ tmuxHooks: HOOKS, tmuxHookIndex: HOOK_INDEX, tmuxSetSessionEnv: setSessionEnv(ctx.link) }),

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { linkDirOf } from '../context';
+import { bashFramework } from '../frameworks';
 import { sh, shQuote } from './sh';
 import { Shell } from './shell';
 
@@ -20,14 +21,18 @@ export const bash: Shell = {
   // ~/.profile, its POSIX block (sh's) sources it under bash.
   files(he) {
     const login = bashLoginFile(he.home);
+    // bash-it: the .bashrc part is a file of its own in $BASH_IT_CUSTOM.
+    const framework = bashFramework(he);
     return [
       { path: join(linkDirOf(he.home), 'init.bash'), template: 'bash', owned: true },
-      { path: join(he.home, '.bashrc'), template: 'bash-rc' },
+      framework?.path
+        ? { path: framework.path, template: 'bash-rc', owned: framework.owned, why: framework.why }
+        : { path: join(he.home, '.bashrc'), template: 'bash-rc' },
       { path: login, template: login.endsWith('.profile') ? 'sh' : 'bash-rc' },
     ];
   },
   // Login files bash may have read when an earlier install ran, besides the one it reads now.
-  formerFiles: (he) => [join(he.home, '.bash_profile'), join(he.home, '.bash_login')],
+  formerFiles: (he) => [join(he.home, '.bash_profile'), join(he.home, '.bash_login'), join(he.home, '.bashrc')],
   quote: shQuote,
   quoteHelper: sh.quoteHelper,
   exportLine: sh.exportLine,

@@ -11,6 +11,8 @@ export interface PartFile {
   owned?: boolean;
   /** Where a new block goes (default: appended). */
   placement?: Placement;
+  /** Why the part goes to this file, when a framework decided it (said in the plan). */
+  why?: string;
 }
 
 /**

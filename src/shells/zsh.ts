@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { isAbsolute, join } from 'node:path';
+import { zshFramework } from '../frameworks';
 import { bash } from './bash';
 import { sh } from './sh';
 import { Shell } from './shell';
@@ -27,7 +28,12 @@ export const zsh: Shell = {
   name: 'zsh',
   templates: { zsh: 'zsh.zsh.hbs' },
   detected: true,
-  files: (he) => [{ path: join(he.zdotdir, '.zshrc'), template: 'zsh' }],
+  // oh-my-zsh: a file of its own in $ZSH_CUSTOM; prezto: its .zshrc is a file of its checkout.
+  files: (he) => {
+    const framework = zshFramework(he);
+    if (!framework) return [{ path: join(he.zdotdir, '.zshrc'), template: 'zsh' }];
+    return framework.path ? [{ path: framework.path, template: 'zsh', owned: framework.owned, why: framework.why }] : [];
+  },
   // An install made before ZDOTDIR was set (or found) wrote ~/.zshrc.
   formerFiles: (he) => [join(he.home, '.zshrc')],
   quote: sh.quote,
