@@ -130,11 +130,46 @@ function main() {
     '| bash DEBUG trap, per simple command, link healthy (CPU time, best of the rounds) | no trap | trap calling an empty function | our trap | ours - empty-function trap |',
     '|---|---|---|---|---|',
     ...trapRows.map(([label, none, empty, ours]) => `| ${label} | ${none.toFixed(2)} µs | ${empty.toFixed(2)} µs | ${ours.toFixed(2)} µs | ${(ours - empty).toFixed(2)} µs |`),
+    '',
+    `CLI start: CPU time (user + system, with the processes it starts) per run, ${CLI_RUNS} runs each, interleaved.`,
+    '',
+    '| command | CPU per run | vs bare `node -e 0` |',
+    '|---|---|---|',
+    ...cliStartRows(env).map(([label, ms, ratio]) => `| ${label} | ${ms.toFixed(1)} ms | ${ratio.toFixed(2)}x |`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
 const trapRows = [];
+const CLI_RUNS = Number(process.env.BENCH_CLI_RUNS || 40);
+
+/**
+ * `--version`, `status` and `snippet` beside bare node. bash's `times` gives the CPU time of
+ * the children it waited for; rounds alternate the commands, so a busy machine slows all alike.
+ */
+function cliStartRows(env) {
+  const commands = [
+    ['`node -e 0`', [process.execPath, '-e', '0']],
+    ['`ssh-tmux-fix --version`', [process.execPath, cli, '--version']],
+    ['`ssh-tmux-fix status`', [process.execPath, cli, 'status']],
+    ['`ssh-tmux-fix snippet bash`', [process.execPath, cli, 'snippet', 'bash']],
+  ];
+  const totals = commands.map(() => 0);
+  const quote = (argv) => argv.map((a) => `'${a}'`).join(' ');
+  for (let round = 0; round < CLI_RUNS; round += 1) {
+    commands.forEach(([, argv], i) => {
+      const out = spawnSync('bash', ['-c', `${quote(argv)} >/dev/null 2>&1; times`], { env, encoding: 'utf8' });
+      // The second line of `times`: the children's user and system time, "0m0.041s 0m0.012s".
+      const [user, system] = out.stdout.trim().split('\n')[1].split(' ').map((t) => {
+        const [m, sec] = t.replace(/s$/, '').split('m');
+        return Number(m) * 60 + Number(sec);
+      });
+      totals[i] += (user + system) * 1000;
+    });
+  }
+  const per = totals.map((t) => t / CLI_RUNS);
+  return commands.map(([label], i) => [label, per[i], per[i] / per[0]]);
+}
 
 /** CPU seconds (user + system) as the shells print them ("0.41+0.01", zsh "0.41s+0.01s"): waiting for a busy CPU is not counted. */
 function cpuSeconds(text) {

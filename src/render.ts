@@ -1,4 +1,3 @@
-import Handlebars from 'handlebars';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RenderContext } from './context';
@@ -27,7 +26,14 @@ for (const mux of MULTIPLEXERS) {
 export const TEMPLATES: Readonly<Record<string, string>> = Object.fromEntries([...OWNERS].map(([name, o]) => [name, o.file]));
 export type TemplateName = string;
 
-const handlebars = Handlebars.create();
+/**
+ * Built (dist/): the templates compiled by scripts/compile-templates.js, run by Handlebars'
+ * runtime alone. From the sources (ts-jest): compiled here with the same options.
+ */
+const fromSources = __filename.endsWith('.ts');
+/* eslint-disable @typescript-eslint/no-var-requires */
+const handlebars: typeof import('handlebars') = (fromSources ? require('handlebars') : require('handlebars/runtime')).create();
+const precompiled: Record<string, TemplateSpecification> = fromSources ? {} : require('./templates.js');
 // Each registry entry's quoting, by the name its templates use (the helper's template uses sh's).
 for (const shell of SHELLS) handlebars.registerHelper(shell.quoteHelper, shell.quote);
 for (const mux of MULTIPLEXERS) if (mux.quote) handlebars.registerHelper(mux.quote.helper, mux.quote.quote);
@@ -39,8 +45,9 @@ export function render(name: TemplateName, context: RenderContext): string {
   if (!owner) throw new Error(`no template named ${name}`);
   let template = compiled.get(name);
   if (!template) {
-    const source = readFileSync(join(__dirname, '..', 'templates', owner.file), 'utf8');
-    template = handlebars.compile(source, { noEscape: true, strict: true });
+    template = fromSources
+      ? handlebars.compile(readFileSync(join(__dirname, '..', 'templates', owner.file), 'utf8'), { noEscape: true, strict: true })
+      : handlebars.template(precompiled[owner.file]);
     compiled.set(name, template);
   }
   return template({ ...context, ...owner.extra(context) });

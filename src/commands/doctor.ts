@@ -29,7 +29,7 @@ export function handler(args: ArgumentsCamelCase<GlobalArgs & { json?: boolean }
 /** Prints the findings; the short form leaves out the ok lines but install and link. */
 export function report(args: GlobalArgs & { json?: boolean }, short: boolean): void {
   const { he } = resolveHome(args.home);
-  const findings = diagnose(he);
+  const findings = diagnose(he, process.env, short);
   const ok = !findings.some((f) => f.level === 'fail');
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ version: VERSION, ok, findings }, null, 2)}\n`);

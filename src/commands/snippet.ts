@@ -6,14 +6,17 @@ import { resolveHome, withHome } from './common';
 export const command = 'snippet <name>';
 export const describe = 'Print one rendered snippet, for dotfile managers (chezmoi, stow, yadm, home-manager)';
 
+/** bash-rc is only the line that sources the bash part: not a snippet of its own. */
+export const SNIPPET_NAMES: readonly string[] = Object.keys(TEMPLATES).filter((name) => name !== 'bash-rc');
+
 export function builder(y: Argv) {
   return withHome(y)
-    .positional('name', { choices: Object.keys(TEMPLATES).filter((name) => name !== 'bash-rc'), describe: 'Which snippet' })
+    .positional('name', { choices: SNIPPET_NAMES, describe: 'Which snippet' })
     .example('$0 snippet bash >> ~/.bashrc', 'add the bash part by hand')
     .example('$0 snippet helper > ~/.ssh/ssh-tmux-fix/refresh.sh', 'the runtime helper every snippet calls');
 }
 
-export function handler(args: ArgumentsCamelCase<{ home?: string; name?: string }>): void {
+export function handler(args: ArgumentsCamelCase<{ home?: string; name?: string }> | { home?: string; name: string }): void {
   const { he } = resolveHome(args.home);
   process.stdout.write(render(args.name as string, buildContext(he.home)));
 }

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { zshFramework } from '../frameworks';
 import { bash } from './bash';
@@ -13,6 +14,7 @@ const MARK = '__stf_zdotdir=';
  * user's .zshenv is not ours to run); the marker skips anything .zshenv prints.
  */
 export function askZdotdir(home: string, env: NodeJS.ProcessEnv): string {
+  if (!zshenvMayMoveZdotdir(home, env)) return isAbsolute(env.ZDOTDIR ?? '') ? (env.ZDOTDIR as string) : home;
   const out = spawnSync('zsh', ['-c', `print -rn -- "${MARK}\${ZDOTDIR-}"`], {
     env: { ...env, HOME: home },
     encoding: 'utf8',
@@ -22,6 +24,23 @@ export function askZdotdir(home: string, env: NodeJS.ProcessEnv): string {
   const at = out.stdout?.lastIndexOf(MARK) ?? -1;
   const asked = at >= 0 ? out.stdout.slice(at + MARK.length) : (env.ZDOTDIR ?? '');
   return isAbsolute(asked) ? asked : home;
+}
+
+/**
+ * `zsh -c` reads only the zshenv files: when none of them names ZDOTDIR or sources another
+ * file, zsh would answer with the environment's ZDOTDIR, and no process is needed to know it.
+ */
+function zshenvMayMoveZdotdir(home: string, env: NodeJS.ProcessEnv): boolean {
+  const zshenvs = ['/etc/zsh/zshenv', '/etc/zshenv', join(isAbsolute(env.ZDOTDIR ?? '') ? (env.ZDOTDIR as string) : home, '.zshenv')];
+  return zshenvs.some((file) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch {
+      return false;
+    }
+    return /ZDOTDIR|^\s*(source|\.)\s/m.test(text);
+  });
 }
 
 export const zsh: Shell = {

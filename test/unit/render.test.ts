@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { insertBlock } from '../../src/blocks';
 import { buildContext, RenderContext, VERSION } from '../../src/context';
 import { render, TemplateName, TEMPLATES } from '../../src/render';
-import { makeRoot, removeAllRoots, run, TEST_PATH } from './helpers';
+import { CLI, makeRoot, removeAllRoots, run, TEST_PATH } from './helpers';
 
 const NAMES = Object.keys(TEMPLATES) as TemplateName[];
 
@@ -218,4 +218,14 @@ describe('the tmux block, loaded by a real private tmux server', () => {
     // The user's own line before the block still applies.
     expect(tmux(['show-options', '-gv', 'base-index']).stdout).toBe('1\n');
   });
+});
+
+test('the built CLI renders each snippet exactly as the sources do (templates compiled at build time)', () => {
+  const names = NAMES.filter((name) => name !== 'bash-rc');
+  expect(names.length).toBeGreaterThan(5);
+  for (const name of names) {
+    const built = run(process.execPath, [CLI, 'snippet', name, '--home', home], { env: { PATH: TEST_PATH, HOME: home } });
+    ok(`snippet ${name}`, built);
+    expect(built.stdout).toBe(render(name, buildContext(home)));
+  }
 });
