@@ -673,26 +673,46 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
       });
     }, CASE_TIMEOUT);
   });
+
+  // A normal run never writes under docs/: it checks the committed table against this run's
+  // results; STF_WRITE_DOCS=1 writes it instead (after a change that moves a cell).
+  test('docs/comparison.md holds this run\'s table', () => {
+    const doc = comparisonDoc();
+    if (doc === null) return; // a partial run (-t filter) has no table to compare
+    const committed = path.join(REPO_DIR, 'docs', 'comparison.md');
+    if (process.env.STF_WRITE_DOCS === '1') fs.writeFileSync(committed, doc);
+    expect(fs.readFileSync(committed, 'utf8')).toBe(doc);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
 // The table
 
-function report(): void {
+function matrixTable(): string {
   const rows = Object.values(ROW);
   const header = '| case | shell | ssh-tmux-fix | classic `ln -sf` recipe |\n|---|---|---|---|';
   const lines = rows.flatMap((row) =>
     SHELLS.map((shell) => `| ${row} | ${shell} | ${results.get(cellKey(row, shell, 'ours')) ?? 'not run'} | ${results.get(cellKey(row, shell, 'classic')) ?? 'not run'} |`),
   );
-  const table = `${header}\n${lines.join('\n')}`;
-  console.log(`ssh-tmux-fix e2e matrix (pass = the scenario works for the user):\n${table}\n\nMutants:\n${mutantLog.join('\n')}\n\nWhy the failing cells fail:\n${failureNotes.join('\n')}`);
+  return `${header}\n${lines.join('\n')}`;
+}
+
+function report(): void {
+  console.log(`ssh-tmux-fix e2e matrix (pass = the scenario works for the user):\n${matrixTable()}\n\nMutants:\n${mutantLog.join('\n')}\n\nWhy the failing cells fail:\n${failureNotes.join('\n')}`);
+}
+
+/** docs/comparison.md as this run's results write it; null after a partial run (-t filter). */
+function comparisonDoc(): string | null {
+  const rows = Object.values(ROW);
   const complete = rows.every((row) => SHELLS.every((shell) => MODES.every((mode) => results.has(cellKey(row, shell, mode)))));
-  if (!complete) return; // a partial run (-t filter, a crash) must not overwrite the document
-  const doc =
+  if (!complete) return null;
+  const table = matrixTable();
+  return (
     '# ssh-tmux-fix beside the classic `ln -sf` recipe\n\n' +
     'Each row is one end-to-end scenario of `test/e2e/matrix.test.ts` (real sshd, ssh-agent, ssh client and ' +
     'tmux 3.3a), run by that test once with ssh-tmux-fix installed and once with the widely copied `~/.ssh/rc` + ' +
-    '`ln -sf` recipe instead, for a user whose login shell is bash, zsh or fish, and written here by it. "pass" means ' +
+    '`ln -sf` recipe instead, for a user whose login shell is bash, zsh or fish (`STF_WRITE_DOCS=1 npm test` writes this ' +
+    'file; a normal run checks it is current). "pass" means ' +
     'the agent works where the scenario needs it (and, for case 4, that uninstall restores the home byte for byte; ' +
     'for case 5, that the line the install prints runs cleanly; for case 6, that the user\'s update-environment ' +
     'entries survive).\n\n' +
@@ -701,6 +721,6 @@ function report(): void {
     '\nAlso end to end, in `test/e2e/x11-burst.test.ts`: with `ssh -X`/`-Y`, the classic recipe\'s ' +
     '`~/.ssh/rc` leaves `xauth list "$DISPLAY"` empty (sshd no longer runs xauth once `~/.ssh/rc` exists), ' +
     'ssh-tmux-fix\'s rc block feeds the cookie to xauth; bad `SSH_AUTH_SOCK` values at login shells and a burst ' +
-    'of 30 concurrent logins are tested for ssh-tmux-fix only.\n';
-  fs.writeFileSync(path.join(REPO_DIR, 'docs', 'comparison.md'), doc);
+    'of 30 concurrent logins are tested for ssh-tmux-fix only.\n'
+  );
 }
