@@ -30,6 +30,11 @@ export interface RenderContext {
   displayDir: string;
   /** Set in every multiplexer pane (TMUX, ...): a shell there uses the stable link. */
   paneVars: readonly string[];
+  /** A system-wide install (install --system): every path under the home is computed at runtime from $HOME. */
+  system: boolean;
+  /** The zsh and tmux parts a system-wide install sources from the site-wide files ('' per user). */
+  zshInit: string;
+  tmuxInit: string;
 }
 
 export function linkDirOf(home: string): string {
@@ -66,6 +71,9 @@ export function buildContext(home: string, atomicLn = detectAtomicLn(), display 
     displayLink: displayLinkOf(home),
     displayDir: displayDirOf(home),
     paneVars: PANE_VARS,
+    system: false,
+    zshInit: '',
+    tmuxInit: '',
   };
 }
 

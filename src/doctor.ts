@@ -7,6 +7,7 @@ import { StfError } from './errors';
 import { panesOf } from './multiplexers';
 import { Shell, shellNamed } from './shells';
 import { PARTS, HomeEnv, targetsFor } from './targets';
+import { SYSTEM_PARTS, SystemPaths, systemInstalled, systemPaths, systemTargets } from './system';
 
 export type Level = 'ok' | 'warn' | 'fail';
 
@@ -31,10 +32,66 @@ function isSocket(path: string): boolean {
   }
 }
 
-export function installFindings(he: HomeEnv): Finding[] {
+export function installFindings(he: HomeEnv, paths: SystemPaths = systemPaths()): Finding[] {
+  const findings = blockFindings(targetsFor(he, PARTS));
+  const found = findings.shift() as Finding;
+  const system = systemInstalled(paths);
+  if (found.level === 'ok') return [found, ...findings];
+  if (system) return [{ id: 'installed', level: 'ok', message: `installed system-wide (${paths.libDir}), not in ${he.home}` }, ...findings];
+  return [{ id: 'installed', level: 'fail', message: `${TOOL} is not installed in ${he.home}`, fix: `run '${TOOL} install'` }, ...findings];
+}
+
+/** `status --system`, `doctor --system`: the site-wide files. */
+export function systemFindings(paths: SystemPaths = systemPaths()): Finding[] {
+  const findings = blockFindings(systemTargets(paths, SYSTEM_PARTS));
+  if (findings[0].level === 'fail') findings[0] = { id: 'installed', level: 'fail', message: `${TOOL} is not installed system-wide`, fix: `run 'sudo ${TOOL} install --system'` };
+  return findings;
+}
+
+/**
+ * Which install a login of this home gets: per user, system-wide, or both. Both: the site-wide
+ * files run first (/etc/bash.bashrc before ~/.bashrc, /etc/zsh/zshrc before ~/.zshrc) and their
+ * part sets __stf_hooked, so the user's own part hooks nothing; fish reads only the user's
+ * conf.d file of the same name; tmux's hooks share one index, so the second replaces the first;
+ * sshd runs ~/.ssh/rc instead of /etc/ssh/sshrc. Both compute the same link.
+ */
+export function modeFinding(he: HomeEnv, paths: SystemPaths = systemPaths()): Finding | null {
+  const perUser = blockFindings(targetsFor(he, PARTS))[0].level === 'ok';
+  const system = systemInstalled(paths);
+  if (!system) return perUser ? { id: 'install-mode', level: 'ok', message: `the per-user install in ${he.home} is in effect` } : null;
+  const rc = join(he.home, '.ssh', 'rc');
+  let ownRc = false;
+  try {
+    ownRc = !fs.readFileSync(rc, 'latin1').includes(`# >>> ${TOOL} `);
+  } catch {
+    // no ~/.ssh/rc: sshd runs /etc/ssh/sshrc
+  }
+  const findings: Finding[] = [];
+  if (perUser) {
+    findings.push({
+      id: 'install-mode',
+      level: 'ok',
+      message: `both installs are here, per user (${he.home}) and system-wide (${paths.libDir}): the shells hook once (bash and zsh run the system-wide part, fish your conf.d file, sshd your ~/.ssh/rc); both keep the same link`,
+    });
+  } else {
+    findings.push({ id: 'install-mode', level: 'ok', message: `the system-wide install (${paths.libDir}) is in effect for this home` });
+  }
+  if (ownRc) {
+    return {
+      id: 'install-mode',
+      level: 'warn',
+      message: `${findings[0].message}; but sshd runs your own ~/.ssh/rc instead of ${paths.sshrc}: your login shell refreshes the link instead (a login without a shell, such as scp or git, does not; DISPLAY is not recorded for tmux panes)`,
+      fix: `add the line '. ${join(paths.libDir, 'refresh.sh')}' to ~/.ssh/rc, or run '${TOOL} install --only ssh-rc'`,
+    };
+  }
+  return findings[0];
+}
+
+/** The first finding says whether any block was found ('installed'); then one per problem. */
+function blockFindings(targets: { path: string }[]): Finding[] {
   const found: string[] = [];
   const findings: Finding[] = [];
-  for (const target of targetsFor(he, PARTS)) {
+  for (const target of targets) {
     let content: string;
     try {
       content = fs.readFileSync(target.path).toString('latin1');
@@ -61,9 +118,7 @@ export function installFindings(he: HomeEnv): Finding[] {
     }
   }
   findings.unshift(
-    found.length
-      ? { id: 'installed', level: 'ok', message: `installed in ${found.join(', ')}` }
-      : { id: 'installed', level: 'fail', message: `${TOOL} is not installed in ${he.home}`, fix: `run '${TOOL} install'` },
+    found.length ? { id: 'installed', level: 'ok', message: `installed in ${found.join(', ')}` } : { id: 'installed', level: 'fail', message: `${TOOL} is not installed` },
   );
   return findings;
 }
@@ -148,9 +203,14 @@ export const NO_DISPLAY_MARK = '# -- DISPLAY: not followed (installed with --no-
 
 /** Whether the installed helper follows DISPLAY: true, false (--no-display), null (no helper, or one older than the feature). */
 export function installedDisplay(home: string): boolean | null {
+  return installedDisplayIn(join(linkDirOf(home), 'refresh.sh'));
+}
+
+/** The same for the helper at this path (the system-wide one). */
+export function installedDisplayIn(path: string): boolean | null {
   let helper: string;
   try {
-    helper = fs.readFileSync(join(linkDirOf(home), 'refresh.sh'), 'latin1');
+    helper = fs.readFileSync(path, 'latin1');
   } catch {
     return null;
   }
@@ -170,7 +230,7 @@ function recordedDisplay(home: string): { display: string; pid: string; alive: b
 }
 
 export function displayFinding(home: string, env: NodeJS.ProcessEnv = process.env): Finding | null {
-  const installed = installedDisplay(home);
+  const installed = installedDisplay(home) ?? (systemInstalled() ? installedDisplayIn(join(systemPaths().libDir, 'refresh.sh')) : null);
   if (installed === false) {
     return { id: 'display', level: 'ok', message: 'DISPLAY following is off (installed with --no-display): tmux panes keep the DISPLAY they started with', fix: `run '${TOOL} install --display' to turn it on` };
   }
@@ -187,5 +247,6 @@ export function displayFinding(home: string, env: NodeJS.ProcessEnv = process.en
 /** `short` (status) leaves out what needs sshd: `sshd -T` costs more than the rest together. */
 export function diagnose(he: HomeEnv, env: NodeJS.ProcessEnv = process.env, short = false): Finding[] {
   const display = displayFinding(he.home, env);
-  return [...installFindings(he), ...linkFindings(he.home), ...shellFindings(he, env), x11Finding(he.home), ...(display ? [display] : []), ...(short ? [] : [permitUserRcFinding()])];
+  const mode = modeFinding(he);
+  return [...installFindings(he), ...(mode ? [mode] : []), ...linkFindings(he.home), ...shellFindings(he, env), x11Finding(he.home), ...(display ? [display] : []), ...(short ? [] : [permitUserRcFinding()])];
 }

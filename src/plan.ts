@@ -7,7 +7,7 @@ import { FileState, missingDirs, readFileState } from './files';
 import { frameworkPlaces } from './frameworks';
 import { render } from './render';
 import { BackupSet, StateDir } from './state';
-import { HomeEnv, PARTS, Part, formerFiles, targetsFor } from './targets';
+import { HomeEnv, PARTS, Part, Target, formerFiles, targetsFor } from './targets';
 
 export type Action = 'install' | 'uninstall' | 'rollback';
 
@@ -63,12 +63,13 @@ function refuseEdited(state: FileState, block: Block, verb: 'replace' | 'remove'
   );
 }
 
-export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Part[], force: boolean): Plan {
+/** `targets`: the files of a system-wide install instead of the home's. */
+export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Part[], force: boolean, targets: Target[] = targetsFor(he, parts)): Plan {
   const plan: Plan = { action: 'install', home: he.home, changes: [], createDirs: [], removeDirs: [], removeLink: false, warnings: [] };
   const sshDir = join(he.home, '.ssh');
   sshDirWarnings(sshDir, plan.warnings);
   const planned = new Set<string>();
-  for (const target of targetsFor(he, parts)) {
+  for (const target of targets) {
     const state = readFileState(target.path);
     // Two names for one file (.bash_profile -> .profile): the first block is enough.
     if (planned.has(state.realPath)) continue;
@@ -161,11 +162,13 @@ function candidatePaths(he: HomeEnv, record: { files: string[] } | null): string
   return [...new Set(paths)];
 }
 
-export function planUninstall(he: HomeEnv, state: StateDir, force: boolean): Plan {
-  const plan: Plan = { action: 'uninstall', home: he.home, changes: [], createDirs: [], removeDirs: [], removeLink: true, warnings: [] };
+/** `system`: every file a system-wide install may have written; the users' links in their homes stay (root writes nothing there). */
+export function planUninstall(he: HomeEnv, state: StateDir, force: boolean, system?: Target[]): Plan {
+  const plan: Plan = { action: 'uninstall', home: he.home, changes: [], createDirs: [], removeDirs: [], removeLink: !system, warnings: [] };
   const record = state.readRecord();
   const planned = new Set<string>();
-  for (const path of candidatePaths(he, record)) {
+  const candidates = system ? [...new Set([...system.map((t) => t.path), ...(record?.files ?? [])])] : candidatePaths(he, record);
+  for (const path of candidates) {
     const file = readFileState(path);
     if (!file.exists || planned.has(file.realPath)) continue;
     planned.add(file.realPath);
@@ -185,10 +188,13 @@ export function planUninstall(he: HomeEnv, state: StateDir, force: boolean): Pla
     });
   }
   plan.removeDirs = [...(record?.createdDirs ?? [])].sort((a, b) => b.length - a.length);
+  // The shared directory is the tool's by its name, whoever made it (after a rollback no record says).
+  const own = system?.find((t) => t.template === 'helper');
+  if (own && !plan.removeDirs.includes(dirname(own.path))) plan.removeDirs.unshift(dirname(own.path));
   return plan;
 }
 
-export function planRollback(he: HomeEnv, state: StateDir, id?: string): Plan {
+export function planRollback(he: HomeEnv, state: StateDir, id?: string, system = false): Plan {
   const sets = state.listSets();
   const set = id ? sets.find((s) => s.id === id) : sets.filter((s) => s.action === 'install' && s.status === 'complete').at(-1);
   if (!set) {
@@ -198,7 +204,7 @@ export function planRollback(he: HomeEnv, state: StateDir, id?: string): Plan {
         : `no backup set to roll back to in ${state.backupsDir}\n  next step: nothing was installed from this home; 'ssh-tmux-fix status' shows what is there`,
     );
   }
-  const plan: Plan = { action: 'rollback', home: he.home, changes: [], createDirs: [], removeDirs: [], removeLink: true, warnings: [], rollbackFrom: set };
+  const plan: Plan = { action: 'rollback', home: he.home, changes: [], createDirs: [], removeDirs: [], removeLink: !system, warnings: [], rollbackFrom: set };
   for (const entry of set.files) {
     const file = readFileState(entry.path);
     const after = entry.existed ? state.readBlob(set, entry) : null;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { RenderContext } from './context';
 import { MULTIPLEXERS } from './multiplexers';
 import { SHELLS } from './shells';
+import { homeAtRuntime } from './system';
 
 /** The template's own fields beyond the common context, from the registry entry that owns it. */
 type Extra = (ctx: RenderContext) => Record<string, unknown>;
@@ -12,6 +13,9 @@ const none: Extra = () => ({});
 const OWNERS = new Map<string, { file: string; extra: Extra }>([
   ['helper', { file: 'helper.sh.hbs', extra: none }],
   ['ssh-rc', { file: 'ssh-rc.sh.hbs', extra: none }],
+  // install --system: the lines the site-wide zshrc and tmux.conf carry, sourcing the shared parts.
+  ['system-zsh-rc', { file: 'system-zsh-rc.zsh.hbs', extra: none }],
+  ['system-tmux-rc', { file: 'system-tmux-rc.conf.hbs', extra: none }],
 ]);
 for (const shell of SHELLS) {
   for (const [name, file] of Object.entries(shell.templates)) {
@@ -50,5 +54,6 @@ export function render(name: TemplateName, context: RenderContext): string {
       : handlebars.template(precompiled[owner.file]);
     compiled.set(name, template);
   }
-  return template({ ...context, ...owner.extra(context) });
+  const text = template({ ...context, ...owner.extra(context) });
+  return context.system ? homeAtRuntime(text, name) : text;
 }

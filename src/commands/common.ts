@@ -13,9 +13,11 @@ import { StateDir } from '../state';
 import { MULTIPLEXERS } from '../multiplexers';
 import { SHELL_NAMES } from '../shells';
 import { HomeEnv, PARTS, Part, detectShells, homeEnv, stateDirOf } from '../targets';
+import { SystemPaths, systemPaths } from '../system';
 
 export interface GlobalArgs {
   home?: string;
+  system?: boolean;
   'dry-run'?: boolean;
   yes?: boolean;
   verbose?: boolean;
@@ -28,8 +30,16 @@ export function withHome<T>(y: Argv<T>) {
   });
 }
 
+export function withSystem<T>(y: Argv<T>) {
+  return y.option('system', {
+    type: 'boolean',
+    default: false,
+    describe: `Work on the system-wide install for every user (as root): /etc files and ${systemPaths({}).libDir}`,
+  });
+}
+
 export function withChangeOptions<T>(y: Argv<T>) {
-  return withHome(y)
+  return withSystem(withHome(y))
     .option('dry-run', { type: 'boolean', default: false, describe: 'Print the unified diff of every change; touch nothing' })
     .option('yes', { alias: 'y', type: 'boolean', default: false, describe: 'Do not ask for confirmation' });
 }
@@ -51,6 +61,19 @@ export function resolveHome(arg: string | undefined): { he: HomeEnv; state: Stat
   }
   if (!stat.isDirectory()) throw new StfError(`${home} is not a directory; nothing was changed\n  next step: pass a home directory with --home DIR`);
   return { he: homeEnv(home), state: new StateDir(stateDirOf(home), homeOwner(home)) };
+}
+
+/**
+ * --system: the site-wide files, their backups in /var/lib, and '/' as the "home" the plan is
+ * shown against. Root only, unless SSH_TMUX_FIX_ROOT puts every system path elsewhere.
+ */
+export function resolveSystem(args: GlobalArgs): { he: HomeEnv; state: StateDir; paths: SystemPaths } {
+  if (args.home !== undefined) throw new StfError('--system and --home exclude each other: the system-wide install writes into no home', 2);
+  const paths = systemPaths();
+  if (paths.root === '' && process.getuid?.() !== 0) {
+    throw new StfError('--system changes files under /etc and /usr/local/lib: it needs root\n  next step: run it with sudo', 2);
+  }
+  return { he: homeEnv('/', {}), state: new StateDir(paths.stateDir), paths };
 }
 
 /** --shell and --only decide which parts are installed. */

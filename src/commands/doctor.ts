@@ -1,13 +1,21 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { VERSION } from '../context';
-import { diagnose, Finding } from '../doctor';
-import { GlobalArgs, paint, resolveHome, withHome } from './common';
+import { diagnose, Finding, systemFindings } from '../doctor';
+import { StfError } from '../errors';
+import { systemPaths } from '../system';
+import { GlobalArgs, paint, resolveHome, withHome, withSystem } from './common';
+
+/** Reading the system-wide files needs no root. */
+function resolveSystemPaths(args: GlobalArgs) {
+  if (args.home !== undefined) throw new StfError('--system and --home exclude each other', 2);
+  return systemPaths();
+}
 
 export const command = 'doctor';
 export const describe = 'Explain the agent situation of this shell, one finding a line, each with its fix';
 
 export function withJson(y: Argv) {
-  return withHome(y).option('json', {
+  return withSystem(withHome(y)).option('json', {
     type: 'boolean',
     default: false,
     describe: 'Print the findings as JSON: {version, ok, findings: [{id, level, message, fix?}]}',
@@ -28,14 +36,13 @@ export function handler(args: ArgumentsCamelCase<GlobalArgs & { json?: boolean }
 
 /** Prints the findings; the short form leaves out the ok lines but install and link. */
 export function report(args: GlobalArgs & { json?: boolean }, short: boolean): void {
-  const { he } = resolveHome(args.home);
-  const findings = diagnose(he, process.env, short);
+  const findings = args.system ? systemFindings(resolveSystemPaths(args)) : diagnose(resolveHome(args.home).he, process.env, short);
   const ok = !findings.some((f) => f.level === 'fail');
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ version: VERSION, ok, findings }, null, 2)}\n`);
   } else {
     for (const f of findings) {
-      if (short && f.level === 'ok' && !['installed', 'link'].includes(f.id)) continue;
+      if (short && f.level === 'ok' && !['installed', 'install-mode', 'link'].includes(f.id)) continue;
       process.stdout.write(`${MARK[f.level]} ${f.message}\n`);
       if (f.fix && f.level !== 'ok') process.stdout.write(`     fix: ${f.fix}\n`);
     }

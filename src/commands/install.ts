@@ -3,12 +3,15 @@ import * as fs from 'node:fs';
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { applyPlan } from '../apply';
 import { buildContext } from '../context';
-import { installedDisplay } from '../doctor';
+import { installedDisplay, installedDisplayIn } from '../doctor';
+import { StfError } from '../errors';
+import { SYSTEM_PARTS, buildSystemContext, systemTargets } from '../system';
+import { join } from 'node:path';
 import { planInstall } from '../plan';
 import { MULTIPLEXERS } from '../multiplexers';
 import { PARTS } from '../targets';
 import { SHELLS } from '../shells';
-import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, tilde, withChangeOptions, withForce } from './common';
+import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, resolveSystem, tilde, withChangeOptions, withForce } from './common';
 
 interface InstallArgs extends GlobalArgs {
   shell?: string;
@@ -35,6 +38,7 @@ export function builder(y: Argv) {
 }
 
 export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<void> {
+  if (args.system) return installSystem(args);
   const { he, state } = resolveHome(args.home);
   recoverFirst(state, args.dryRun);
   // An upgrade keeps the choice made at the first install unless told otherwise.
@@ -69,6 +73,34 @@ export async function handler(args: ArgumentsCamelCase<InstallArgs>): Promise<vo
     }
   }
   process.stdout.write(`It takes effect at your next SSH login. In shells that are already open (say, inside a running tmux),\nrun this line once. ${pasteLines(ctx.link)}`);
+}
+
+/** install --system: the site-wide files, for every user at their next login; nothing in any home. */
+async function installSystem(args: ArgumentsCamelCase<InstallArgs>): Promise<void> {
+  const { he, state, paths } = resolveSystem(args);
+  recoverFirst(state, args.dryRun);
+  const helper = join(paths.libDir, 'refresh.sh');
+  const ctx = buildSystemContext(paths, undefined, args.display ?? installedDisplayIn(helper) ?? true);
+  const parts = resolveParts(he, args.shell, args.only).filter((p) => SYSTEM_PARTS.includes(p));
+  if (args.only !== undefined && parts.length === 0) throw new StfError(`--only: none of these parts has a system-wide form; choose from ${SYSTEM_PARTS.join(', ')}`, 2);
+  const plan = planInstall(he, ctx, parts, Boolean(args.force), systemTargets(paths, parts));
+  printWarnings(plan);
+  if (args.dryRun) {
+    printDiff(plan);
+    return;
+  }
+  if (plan.changes.length === 0) {
+    process.stdout.write(`ssh-tmux-fix ${ctx.version} is already installed system-wide; nothing to change.\n`);
+    return;
+  }
+  process.stdout.write(`ssh-tmux-fix ${ctx.version} will make these changes for every user of this machine:\n${describePlan(plan)}\n`);
+  await confirm(args, 'Apply them?');
+  const { backupSet } = applyPlan(plan, state);
+  process.stdout.write(
+    `${paint('32', 'Installed system-wide.')} Backups of the files before: ${state.backupsDir}/${backupSet?.id}\n` +
+      'Each user gets it at their next login; their agent link is made then, in their own home.\n' +
+      `A tmux server that is already running reads it with: tmux source-file ${paths.tmuxConf}\n`,
+  );
 }
 
 /** The line to paste into open shells, once for the shells that share it. No trailing comments: zsh without interactivecomments rejects them. */

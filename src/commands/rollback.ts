@@ -3,7 +3,7 @@ import { applyPlan } from '../apply';
 import { buildContext } from '../context';
 import { planRollback } from '../plan';
 import { MULTIPLEXERS } from '../multiplexers';
-import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, tilde, withChangeOptions } from './common';
+import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, resolveSystem, tilde, withChangeOptions } from './common';
 import { KEEP_BACKUP_SETS } from '../state';
 
 export const command = 'rollback';
@@ -19,7 +19,8 @@ export function builder(y: Argv) {
 }
 
 export async function handler(args: ArgumentsCamelCase<GlobalArgs & { list?: boolean; to?: string }>): Promise<void> {
-  const { he, state } = resolveHome(args.home);
+  const sys = args.system ? resolveSystem(args) : null;
+  const { he, state } = sys ?? resolveHome(args.home);
   if (args.list) {
     const sets = state.listSets();
     if (sets.length === 0) process.stdout.write(`No backup sets in ${state.backupsDir}.\n`);
@@ -31,7 +32,7 @@ export async function handler(args: ArgumentsCamelCase<GlobalArgs & { list?: boo
     return;
   }
   recoverFirst(state, args.dryRun);
-  const plan = planRollback(he, state, args.to);
+  const plan = planRollback(he, state, args.to, Boolean(sys));
   if (args.dryRun) {
     printDiff(plan);
     return;
@@ -40,7 +41,7 @@ export async function handler(args: ArgumentsCamelCase<GlobalArgs & { list?: boo
   await confirm(args, 'Restore it?');
   const { backupSet } = applyPlan(plan, state);
   process.stdout.write(`Rolled back. The files as they were just before: ${tilde(state.backupsDir, he.home)}/${backupSet?.id ?? '(unchanged)'}\n`);
-  if (isOwnHome(he.home)) {
+  if (!sys && isOwnHome(he.home)) {
     const ctx = buildContext(he.home);
     const done = MULTIPLEXERS.flatMap((mux) => mux.unapplyLive(ctx));
     if (args.verbose) for (const line of done) process.stdout.write(`${line}\n`);
