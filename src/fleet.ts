@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path';
 import { atomicLnOf, buildContext, TOOL, VERSION } from './context';
 import { StfError } from './errors';
+import { frameworkProbePaths } from './frameworks';
 import { Plan, planInstall } from './plan';
 import { InstallRecord } from './state';
 import { SHELLS } from './shells';
@@ -91,6 +92,7 @@ function probePaths(u: UserHome): string[] {
   const files = [
     ...targetsFor(he, PARTS).map((t) => t.path),
     ...formerFiles(he),
+    ...frameworkProbePaths(he),
     join(u.home, '.profile'),
     join(stateDir, 'installed.json'),
   ];

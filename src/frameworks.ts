@@ -208,6 +208,25 @@ export function bashFramework(he: HomeEnv): FrameworkPlace | null {
   return bashIt(he, join(he.home, '.bashrc'));
 }
 
+/**
+ * The files that decide, in a home installed as the frameworks' READMEs say, where the parts go:
+ * for the Ansible probe (src/fleet.ts), which mirrors only the files it names. A framework
+ * elsewhere (ZSH_CUSTOM, BASH_IT set to another place) is not seen there: the part then goes
+ * where it goes without the framework (see docs/dotfile-managers.md).
+ */
+export function frameworkProbePaths(he: HomeEnv): string[] {
+  const { home } = he;
+  return [
+    join(home, '.tmux.conf.local'),
+    join(he.xdgConfigHome, 'tmux', 'tmux.conf.local'),
+    join(home, '.oh-my-zsh', 'oh-my-zsh.sh'),
+    join(home, '.oh-my-zsh', 'custom', `${TOOL}.zsh`),
+    join(home, '.zprezto', 'init.zsh'),
+    join(home, '.bash_it', 'bash_it.sh'),
+    join(home, '.bash_it', 'custom', `${TOOL}.bash`),
+  ];
+}
+
 /** The frameworks found in this home, for the parts chosen. */
 export function frameworkPlaces(he: HomeEnv, parts: readonly string[]): FrameworkPlace[] {
   const found: (FrameworkPlace | null)[] = [];

@@ -12,6 +12,7 @@ import { FindSpec, HostReport, planHost, probe } from '../../src/fleet';
 import { planInstall } from '../../src/plan';
 import { Part, PARTS } from '../../src/targets';
 import { api, CLI, ensureBuilt, makeRoot, removeAllRoots, stfError } from './helpers';
+import { installBashIt, installOhMyTmux, installOhMyZsh, installPrezto } from '../support/frameworks';
 
 beforeAll(ensureBuilt);
 afterAll(removeAllRoots);
@@ -104,6 +105,10 @@ const HOMES: [string, Record<string, string | Buffer>, (home: string) => void][]
     fs.symlinkSync(path.join(h, 'dotfiles', 'fish'), path.join(h, '.config', 'fish'));
   }],
   ['an XDG tmux.conf and no ~/.tmux.conf', { '.config/tmux/tmux.conf': 'set -g mouse on\n' }, () => {}],
+  // Frameworks as their READMEs install them: the parts go where install puts them.
+  ['Oh my tmux! (~/.tmux.conf.local gets the block, never the checkout)', {}, (h) => void installOhMyTmux(h)],
+  ['oh-my-zsh and bash-it (their custom dirs)', {}, (h) => void (installOhMyZsh(h), installBashIt(h))],
+  ['prezto (nothing in its checkout)', {}, (h) => void installPrezto(h)],
 ];
 
 describe('ansible plan: the bytes install would write', () => {
