@@ -3,7 +3,8 @@
 # ROWS, with the releases scripts/build-versions.sh built (in $STF_VERSIONS_DIR) in place of the
 # system's: the versions check, the seed scenario, the version-dependent cases of the matrix
 # (the newer of two connections closes, exec sessions, PermitUserRC no), doctor (after a
-# reattach, in a stale pane) and DISPLAY following (the rc finds the sshd session by its process
+# reattach, in a stale pane), two clients on one session (tmux 3.3 hooks the client that types;
+# older tmux keeps the client that attached last) and DISPLAY following (the rc finds the sshd session by its process
 # name, sshd-session from OpenSSH 9.8 on). `npm test` covers the system's own releases.
 #
 # Each row runs in a private mount namespace (unshare -m) where the built binaries are
@@ -27,10 +28,10 @@ ROWS=(
   "tmux-3.5a+openssh-10.3p1"  # OpenSSH 10.1+ (Fedora, Arch): sockets in ~/.ssh/agent
 )
 
-TESTS=(test/e2e/versions.test.ts test/e2e/seed.test.ts test/e2e/matrix.test.ts test/e2e/doctor.test.ts test/e2e/display.test.ts)
+TESTS=(test/e2e/versions.test.ts test/e2e/seed.test.ts test/e2e/matrix.test.ts test/e2e/doctor.test.ts test/e2e/display.test.ts test/e2e/clients.test.ts)
 # Test names, as jest's -t sees them (describe + test). The matrix's other rows are about
 # dotfiles and tmux.conf contents, not releases; a filtered run never rewrites docs/comparison.md.
-NAMES='^(the versions under test|seed scenario|doctor against real situations|DISPLAY follows ssh -X logins|matrix: .* (1\. two connections|2\. PermitUserRC no|3\. five exec sessions))'
+NAMES='^(the versions under test|seed scenario|doctor against real situations|DISPLAY follows ssh -X logins|two machines attached at once|matrix: .* (1\. two connections|2\. PermitUserRC no|3\. five exec sessions))'
 
 OPENSSH_BINARIES=(bin/ssh bin/ssh-add bin/ssh-agent bin/ssh-keygen bin/ssh-keyscan bin/scp bin/sftp sbin/sshd)
 

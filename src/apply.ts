@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
-import { displayDirOf, displayLinkOf, linkOf, VERSION } from './context';
+import { clientDirOf, displayDirOf, displayLinkOf, linkOf, VERSION } from './context';
 import { fsError, StfError } from './errors';
 import { atomicWrite, makeDir, removeFile, sha256, tempPathOf } from './files';
 import { Plan } from './plan';
@@ -42,10 +42,12 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
       else atomicWrite(change.realPath, change.after, change.mode, change.before === null ? owner : null);
     }
     if (plan.removeLink) {
-      // What the runtime made: the agent link, and the DISPLAY link and records of X11 logins.
+      // What the runtime made: the agent link, the DISPLAY link and records of X11 logins.
       removeFile(linkOf(plan.home));
       removeFile(displayLinkOf(plan.home));
       fs.rmSync(displayDirOf(plan.home), { recursive: true, force: true });
+      // The sockets interactive logins recorded by tty, for the tmux hooks.
+      fs.rmSync(clientDirOf(plan.home), { recursive: true, force: true });
     }
     for (const dir of plan.removeDirs) removeDirIfEmpty(dir);
     updateRecord(plan, state, createdDirs);

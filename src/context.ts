@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PANE_VARS } from './multiplexers';
 
 export const TOOL = 'ssh-tmux-fix';
@@ -28,6 +28,8 @@ export interface RenderContext {
   displayLink: string;
   /** One record per X11 login, named by its sshd session pid. */
   displayDir: string;
+  /** One file per interactive login's tty, holding its forwarded socket (tmux routes by client tty). */
+  clientDir: string;
   /** Set in every multiplexer pane (TMUX, ...): a shell there uses the stable link. */
   paneVars: readonly string[];
   /** A system-wide install (install --system): every path under the home is computed at runtime from $HOME. */
@@ -53,6 +55,11 @@ export function displayDirOf(home: string): string {
   return join(linkDirOf(home), 'displays');
 }
 
+/** Where interactive logins record their socket by tty, beside the link (see clientDir). */
+export function clientDirOf(home: string): string {
+  return join(dirname(linkOf(home)), 'clients');
+}
+
 export function buildContext(home: string, atomicLn = detectAtomicLn(), display = true): RenderContext {
   const linkDir = linkDirOf(home);
   const link = linkOf(home);
@@ -70,6 +77,7 @@ export function buildContext(home: string, atomicLn = detectAtomicLn(), display 
     display,
     displayLink: displayLinkOf(home),
     displayDir: displayDirOf(home),
+    clientDir: clientDirOf(home),
     paneVars: PANE_VARS,
     system: false,
     zshInit: '',

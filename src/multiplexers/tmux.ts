@@ -5,6 +5,7 @@ import { RenderContext } from '../context';
 import { Finding } from '../doctor';
 import { tmuxFramework } from '../frameworks';
 import { HomeEnv } from '../targets';
+import { shQuote } from '../shells/sh';
 import { Multiplexer } from './multiplexer';
 
 /** The tmux hooks that run after update-environment has copied the client's socket. */
@@ -12,12 +13,25 @@ const HOOKS = ['client-attached', 'session-created', 'client-session-changed'];
 /** A fixed array index, so uninstall can remove exactly our hook and leave the user's. */
 const HOOK_INDEX = 7311;
 
+/**
+ * The hooks that tell the helper which client is typing (docs/how-it-works.md, "Two machines
+ * attached at once"): it points the link at that client's login's socket. client-active exists
+ * from tmux 3.3 on; the block sets it only there (older tmux would show a config error).
+ */
+const CLIENT_HOOKS = ['client-attached', 'client-session-changed'];
+const CLIENT_HOOKS_33 = ['client-active'];
+const CLIENT_HOOK_INDEX = 7312;
+
 /** tmux double quotes: escape what tmux would otherwise expand or end the string with. */
 export function tmuxQuote(s: string): string {
   return `"${s.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
 }
 
 const setSessionEnv = (link: string): string => `set-environment SSH_AUTH_SOCK ${tmuxQuote(link)}`;
+
+/** In the background, silent, and always exit 0 (run-shell reports a failure in the status line). */
+const followClient = (helper: string): string =>
+  `run-shell -b ${tmuxQuote(`/bin/sh ${shQuote(helper)} client '#{client_tty}' >/dev/null 2>&1 || :`)}`;
 
 /** tmux reads ~/.tmux.conf, else $XDG_CONFIG_HOME/tmux/tmux.conf; we create ~/.tmux.conf. */
 export function tmuxConfFile(he: HomeEnv): string {
@@ -65,6 +79,8 @@ function installIntoTmux(ctx: RenderContext): string[] {
   for (const sock of servers) {
     tmux(sock, ['set-environment', '-g', 'SSH_AUTH_SOCK', ctx.link]);
     for (const hook of HOOKS) tmux(sock, ['set-hook', '-g', `${hook}[${HOOK_INDEX}]`, setSessionEnv(ctx.link)]);
+    // client-active fails on a server older than 3.3: nothing to set there.
+    for (const hook of [...CLIENT_HOOKS, ...CLIENT_HOOKS_33]) tmux(sock, ['set-hook', '-g', `${hook}[${CLIENT_HOOK_INDEX}]`, followClient(ctx.helper)]);
     for (const id of tmux(sock, ['list-sessions', '-F', '#{session_id}']).stdout.split('\n').filter(Boolean)) {
       tmux(sock, ['set-environment', '-t', id, 'SSH_AUTH_SOCK', ctx.link]);
     }
@@ -77,6 +93,7 @@ function uninstallFromTmux(ctx: RenderContext): string[] {
   const servers = runningTmuxServers();
   for (const sock of servers) {
     for (const hook of HOOKS) tmux(sock, ['set-hook', '-gu', `${hook}[${HOOK_INDEX}]`]);
+    for (const hook of [...CLIENT_HOOKS, ...CLIENT_HOOKS_33]) tmux(sock, ['set-hook', '-gu', `${hook}[${CLIENT_HOOK_INDEX}]`]);
     if (tmux(sock, ['show-environment', '-g', 'SSH_AUTH_SOCK']).stdout.trim() === `SSH_AUTH_SOCK=${ctx.link}`) {
       tmux(sock, ['set-environment', '-gu', 'SSH_AUTH_SOCK']);
     }
@@ -172,7 +189,15 @@ export const tmuxMultiplexer: Multiplexer = {
   },
   // Files tmux may have read when an earlier install ran, besides the one it reads now.
   formerFiles: (he) => [join(he.home, '.tmux.conf'), join(he.xdgConfigHome, 'tmux', 'tmux.conf')],
-  templateContext: (ctx) => ({ tmuxHooks: HOOKS, tmuxHookIndex: HOOK_INDEX, tmuxSetSessionEnv: setSessionEnv(ctx.link) }),
+  templateContext: (ctx) => ({
+    tmuxHooks: HOOKS,
+    tmuxHookIndex: HOOK_INDEX,
+    tmuxSetSessionEnv: setSessionEnv(ctx.link),
+    tmuxClientHooks: CLIENT_HOOKS,
+    tmuxClientHooks33: CLIENT_HOOKS_33,
+    tmuxClientHookIndex: CLIENT_HOOK_INDEX,
+    tmuxFollowClient: followClient(ctx.helper),
+  }),
   applyLive: installIntoTmux,
   unapplyLive: uninstallFromTmux,
   findings: (link, _env, quote) => tmuxFindingsFrom(readTmux(), link, quote),

@@ -285,6 +285,51 @@ describe('heal', () => {
   });
 });
 
+describe('client: the tmux client that types takes the link (tmux hooks)', () => {
+  const record = (h: Home, tty: string) => join(h.ctx.clientDir, tty.replace(/^\/dev\//, '').replace(/\//g, '.'));
+  const runClient = (h: Home, tty: string) =>
+    new Promise<number | null>((resolve) => {
+      spawn('/bin/sh', [h.ctx.helper, 'client', tty], { env: env(h, {}), stdio: 'ignore' }).on('exit', (code) => resolve(code));
+    });
+
+  test("each interactive login records its socket by tty; 'client <tty>' points the link at that login's socket", async () => {
+    const h = makeHome();
+    const laptop = await agentAt(forwardedPath());
+    const desktop = await agentAt(forwardedPath());
+    expect(runRc(h, { SSH_AUTH_SOCK: laptop, SSH_TTY: '/dev/pts/1' }).stdout).toBe('');
+    expect(runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' }).stdout).toBe('');
+    expect(fs.readFileSync(record(h, '/dev/pts/1'), 'utf8')).toBe(`${laptop}\n`);
+    expect(fs.statSync(h.ctx.clientDir).mode & 0o777).toBe(0o700);
+    expect(target(h)).toBe(desktop);
+    expect(await runClient(h, '/dev/pts/1')).toBe(0);
+    expect(target(h)).toBe(laptop);
+    await runClient(h, '/dev/pts/2');
+    expect(target(h)).toBe(desktop);
+    // A client whose login recorded nothing (a local terminal, an unknown tty): left alone.
+    await runClient(h, '/dev/pts/9');
+    await runClient(h, 'not-a-tty');
+    expect(target(h)).toBe(desktop);
+  });
+
+  test('a recorded socket that no longer answers, or a login without an agent on that tty, leaves the link alone', async () => {
+    const h = makeHome();
+    const laptop = await agentAt(forwardedPath());
+    const desktop = await agentAt(forwardedPath());
+    runRc(h, { SSH_AUTH_SOCK: laptop, SSH_TTY: '/dev/pts/1' });
+    runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' });
+    agents[0].kill('SIGKILL'); // the laptop's session killed: its socket file stays, nobody listens
+    await new Promise((r) => setTimeout(r, 50));
+    await runClient(h, '/dev/pts/1');
+    expect(target(h)).toBe(desktop);
+    // pts/1 reused by a login without agent forwarding: its record is emptied.
+    runRc(h, { SSH_TTY: '/dev/pts/1' });
+    expect(fs.readFileSync(record(h, '/dev/pts/1'), 'utf8')).toBe('');
+    // An exec session (no tty) records nothing.
+    runRc(h, { SSH_AUTH_SOCK: laptop });
+    expect(fs.readdirSync(h.ctx.clientDir).sort()).toEqual(['pts.1', 'pts.2']);
+  });
+});
+
 describe.each([true, false])('atomic replacement (GNU ln -sfn: %s)', (atomicLn) => {
   test('30 concurrent refreshes: the link is never missing and no temporary file is left', async () => {
     const h = makeHome(atomicLn);

@@ -1,0 +1,124 @@
+/*
+ * Two machines attached at once (issue 12, part 2): a laptop and a desktop, each with its own
+ * ssh-agent holding its own key, log in with ssh -A and attach to the same tmux session. What is
+ * typed at one client's keyboard (bytes written to that ssh client, which reach the tmux client
+ * through its pty, as keys do) must reach that client's agent: `ssh-add -l` in the pane prints
+ * the fingerprint of the key of the machine that typed it, switching back and forth.
+ * tmux 3.3 and later: the client-active hook. Older tmux (3.1c in the version matrix): the
+ * client that attached last keeps the link, whoever types (said in docs/how-it-works.md).
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {
+  Agent,
+  Shell,
+  SshSession,
+  Sshd,
+  TestUser,
+  authorize,
+  clientTail,
+  createUser,
+  describeE2E,
+  diagnose,
+  runCli,
+  sessionPane,
+  sleep,
+  sshLogin,
+  startAgent,
+  startSshd,
+  tmux,
+  until,
+} from './harness';
+
+const TMUX_VERSION = (spawnSync('tmux', ['-V'], { encoding: 'utf8' }).stdout ?? '').trim().replace(/^tmux /, '');
+/** client-active exists from tmux 3.3 on (a "next-3.x" build counts as new). */
+const HAS_CLIENT_ACTIVE = /^next-/.test(TMUX_VERSION) || Number.parseFloat(TMUX_VERSION) >= 3.3;
+
+/** The SHA256 fingerprint of an agent's key, as `ssh-add -l` prints it. */
+function fingerprint(agent: Agent): string {
+  const out = spawnSync('ssh-keygen', ['-lf', agent.publicKeyFile], { encoding: 'utf8' }).stdout;
+  const m = /SHA256:\S+/.exec(out);
+  if (!m) throw new Error(`no fingerprint for ${agent.publicKeyFile}: ${out}`);
+  return m[0];
+}
+
+describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
+  let sshd: Sshd;
+  let laptop: Agent;
+  let desktop: Agent;
+  beforeAll(async () => {
+    sshd = await startSshd({ permitUserRC: true });
+    laptop = await startAgent();
+    desktop = await startAgent();
+  });
+  afterAll(async () => {
+    await laptop?.stop();
+    await desktop?.stop();
+    await sshd?.stop();
+  });
+
+  let counter = 0;
+  /**
+   * Types `ssh-add -l` at one client's keyboard, the way a person does (the line, a moment,
+   * then Enter), and returns the fingerprint the pane's command reached. The same line works
+   * in bash, zsh and fish.
+   */
+  async function typedAt(user: TestUser, client: SshSession): Promise<string> {
+    const out = path.join(user.workDir, `typed-${++counter}`);
+    client.type(`ssh-add -l >${out} 2>&1; touch ${out}.done`);
+    // A person takes longer than this between the first key and Enter; the hook runs at the
+    // first key, in the background.
+    await sleep(1000);
+    client.type('\r');
+    await until(`the line typed at a client to run (${out})`, () => (fs.existsSync(`${out}.done`) ? true : undefined));
+    const said = fs.readFileSync(out, 'utf8');
+    return /SHA256:\S+/.exec(said)?.[0] ?? `(no key: ${said.trim()})`;
+  }
+
+  async function attachedClients(user: TestUser, n: number): Promise<void> {
+    await until(`${n} clients attached`, async () => {
+      const r = await tmux(user, ['list-clients', '-F', '#{client_tty}']);
+      return r.stdout.split('\n').filter(Boolean).length === n ? true : undefined;
+    });
+  }
+
+  const SHELLS: Shell[] = ['bash', 'zsh', 'fish'];
+  test.each(SHELLS)('%s: one session, typing at each client reaches its own agent', async (shell) => {
+    const user = createUser(shell);
+    authorize(user, laptop.publicKey);
+    authorize(user, desktop.publicKey);
+    const fromLaptop = fingerprint(laptop);
+    const fromDesktop = fingerprint(desktop);
+    try {
+      const r = await runCli(user, ['install', '--yes']);
+      if (r.code !== 0) throw new Error(`install failed (${r.code}):\n${r.stdout}${r.stderr}`);
+
+      const a = await sshLogin(user, sshd, laptop);
+      a.type('tmux new-session -s work\r');
+      const pane = await sessionPane(user, 'work');
+      const b = await sshLogin(user, sshd, desktop);
+      b.type('tmux attach -t work\r');
+      await attachedClients(user, 2);
+
+      const seen: string[] = [];
+      const want: string[] = [];
+      for (const [client, name] of [[a, 'laptop'], [b, 'desktop'], [a, 'laptop'], [a, 'laptop'], [b, 'desktop']] as const) {
+        seen.push(`${name}: ${await typedAt(user, client)}`);
+        // Older tmux has no client-active hook: the client that attached last (the desktop)
+        // keeps the link, whoever types.
+        const reaches = HAS_CLIENT_ACTIVE ? name : 'desktop';
+        want.push(`${name}: ${reaches === 'laptop' ? fromLaptop : fromDesktop}`);
+      }
+      if (JSON.stringify(seen) !== JSON.stringify(want)) {
+        throw new Error(
+          `typed at -> reached (laptop ${fromLaptop}, desktop ${fromDesktop}):\n${seen.join('\n')}\nexpected:\n${want.join('\n')}\n` +
+            `--- laptop client:\n${clientTail(a)}\n--- desktop client:\n${clientTail(b)}\n` +
+            (await diagnose(user, sshd, [pane])),
+        );
+      }
+    } finally {
+      user.cleanup();
+    }
+  }, 60_000);
+});
