@@ -121,4 +121,43 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
       user.cleanup();
     }
   }, 60_000);
+
+  test('bash: a session each: the client that attached or switched session last keeps the link', async () => {
+    const user = createUser('bash');
+    authorize(user, laptop.publicKey);
+    authorize(user, desktop.publicKey);
+    const fromLaptop = fingerprint(laptop);
+    const fromDesktop = fingerprint(desktop);
+    try {
+      const r = await runCli(user, ['install', '--yes']);
+      if (r.code !== 0) throw new Error(`install failed (${r.code}):\n${r.stdout}${r.stderr}`);
+      const a = await sshLogin(user, sshd, laptop);
+      a.type('tmux new-session -s one\r');
+      const paneOne = await sessionPane(user, 'one');
+      const b = await sshLogin(user, sshd, desktop);
+      b.type('tmux new-session -s two\r');
+      const paneTwo = await sessionPane(user, 'two');
+      await attachedClients(user, 2);
+
+      // tmux runs client-active when a client becomes the latest of its window; each session's
+      // window has only its own client, so typing at the other machine moves nothing.
+      const seen = [`laptop: ${await typedAt(user, a)}`, `desktop: ${await typedAt(user, b)}`];
+      // The laptop detaches and attaches again: now it holds the link, for both sessions.
+      a.type('\x02d');
+      await attachedClients(user, 1);
+      a.type('tmux attach -t one\r');
+      await attachedClients(user, 2);
+      seen.push(`laptop: ${await typedAt(user, a)}`, `desktop: ${await typedAt(user, b)}`);
+      const want = [`laptop: ${fromDesktop}`, `desktop: ${fromDesktop}`, `laptop: ${fromLaptop}`, `desktop: ${fromLaptop}`];
+      if (JSON.stringify(seen) !== JSON.stringify(want)) {
+        throw new Error(
+          `typed at -> reached (laptop ${fromLaptop}, desktop ${fromDesktop}):\n${seen.join('\n')}\nexpected:\n${want.join('\n')}\n` +
+            `--- laptop client:\n${clientTail(a)}\n--- desktop client:\n${clientTail(b)}\n` +
+            (await diagnose(user, sshd, [paneOne, paneTwo])),
+        );
+      }
+    } finally {
+      user.cleanup();
+    }
+  }, 60_000);
 });
