@@ -32,11 +32,13 @@ import {
   newWindow,
   paneAgentWorks,
   paneRun,
+  paneTypeLine,
   runCli,
   sessionPane,
   sshLogin,
   startAgent,
   startSshd,
+  until,
   waitAttached,
 } from './harness';
 
@@ -169,6 +171,30 @@ describeE2E('install --system: every user, at the next login, nothing written in
       await seedStory(user, sshd, agent);
       const doctor = await runCli(user, ['doctor']);
       expect(doctor.stdout).toContain(`the system-wide install (${PATHS.libDir}) is in effect for this home`);
+    } finally {
+      user.cleanup();
+    }
+  }, 60_000);
+
+  /** The hooks a pane's shell has, written by that shell itself: each of ours must appear once. */
+  const HOOKS: Record<Shell, [string, string]> = {
+    bash: ['echo "$PROMPT_COMMAND|$(trap -p DEBUG)" >', "__stf_heal && :|trap -- '__stf_preexec' DEBUG"],
+    zsh: ['echo "${precmd_functions[*]}|${preexec_functions[*]}" >', '__stf_heal|__stf_heal'],
+    fish: ['functions --handlers | string match -e __stf_heal | count >', '2'],
+  };
+
+  test.each<Shell>(['bash', 'zsh', 'fish'])('a %s user who also ran the per-user install: the story works, the hooks once', async (shell) => {
+    const user = bareUser(shell, keysDir, agent.publicKey);
+    try {
+      expectOk(await runCli(user, ['install', '--yes']), 'per-user install');
+      await seedStory(user, sshd, agent);
+      const out = path.join(user.workDir, 'hooks');
+      // The session's first pane: the one that lived through the drop.
+      await paneTypeLine(user, 'main:0.0', `${HOOKS[shell][0]} ${out}`);
+      await until(`the hooks written by the ${shell} pane`, () => (fs.existsSync(out) && fs.readFileSync(out, 'utf8').endsWith('\n') ? true : undefined));
+      expect(fs.readFileSync(out, 'utf8').trim()).toBe(HOOKS[shell][1]);
+      const doctor = await runCli(user, ['doctor']);
+      expect(doctor.stdout).toContain('both installs are here');
     } finally {
       user.cleanup();
     }
