@@ -140,8 +140,11 @@ function mutateHelper(user: TestUser, edit: (text: string) => string): void {
   if (after === before) throw new Error(`mutant: the edit did not change ${file}; update the mutant`);
   fs.writeFileSync(file, after);
 }
-/** M1: the prompt/preexec heal does nothing. */
-const noHeal = (text: string) => `case \${1-} in heal) exit 0 ;; esac\n${text}`;
+/**
+ * M1: nothing heals a dangling link: neither the prompt/preexec heal nor the tmux client hooks
+ * (when the newer client detaches, client-active fires for the one left and re-points too).
+ */
+const noHeal = (text: string) => `case \${1-} in heal | client) exit 0 ;; esac\n${text}`;
 /** M3: every session takes the link, exec sessions included (the classic recipe's rule). */
 const alwaysRepoint = (text: string) =>
   text.replace('{ [ -n "${SSH_TTY-}" ] || [ ! -S "$__stf_link" ]; }', 'true');
