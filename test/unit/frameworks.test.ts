@@ -49,6 +49,7 @@ function rollback(home: string) {
 
 const userTree = (home: string, before: Tree): Tree => dropStateParents(snapshot(home, [STATE, '.ssh']), before, '');
 const read = (file: string): string => fs.readFileSync(file, 'utf8');
+const dropGit = (tree: Tree, dirs: string[]): Tree => new Map([...tree].filter(([rel]) => !dirs.some((d) => rel === d || rel.startsWith(`${d}/`))));
 
 /** Runs a config that is also a script the way Oh my tmux! does: `cut -c3- FILE | sh -s ARGS`. */
 function cutSh(file: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -241,4 +242,53 @@ describe('staticPath', () => {
     expect(staticPath('$XDG_DATA_HOME/omz', '/h')).toBeNull();
     expect(staticPath('relative/dir', '/h')).toBeNull();
   });
+});
+
+describe('installing over 1.0.0 (commit 3aa71fe), which wrote into the frameworks\' own files', () => {
+  const OLD = '3aa71fe';
+  const REPO = path.resolve(__dirname, '..', '..');
+  const haveOld = spawnSync('git', ['-C', REPO, 'cat-file', '-e', `${OLD}^{commit}`]).status === 0;
+
+  /** 1.0.0's CLI, built from the repository's history into a throwaway directory. */
+  function buildOld(): string {
+    const { root } = makeRoot('old');
+    const dir = path.join(root, 'v1');
+    fs.mkdirSync(dir);
+    const tar = spawnSync('sh', ['-c', 'git -C "$0" archive "$1" | tar -x -C "$2"', REPO, OLD, dir], { encoding: 'utf8' });
+    if (tar.status !== 0) throw new Error(`git archive ${OLD}: ${tar.stderr}`);
+    fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+    const tsc = spawnSync(path.join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', dir], { encoding: 'utf8' });
+    if (tsc.status !== 0) throw new Error(`building ${OLD}: ${tsc.stdout}${tsc.stderr}`);
+    return path.join(dir, 'dist', 'cli.js');
+  }
+
+  const cli = (js: string, home: string, args: string[]) => {
+    const out = spawnSync(process.execPath, [js, ...args, '--yes', '--home', home], {
+      encoding: 'utf8',
+      env: { HOME: home, PATH: '/usr/local/bin:/usr/bin:/bin', TMUX_TMPDIR: path.join(home, '..'), NO_COLOR: '1' },
+    });
+    if (out.status !== 0) throw new Error(`${js} ${args.join(' ')}: ${out.stdout}${out.stderr}`);
+    return out.stdout;
+  };
+
+  (haveOld ? test : test.skip)('one copy of each part, the checkouts clean again; uninstall removes both versions\' traces', () => {
+    const old = buildOld();
+    const now = path.join(REPO, 'dist', 'cli.js');
+    const { home } = makeRoot();
+    const tmuxCheckout = installOhMyTmux(home);
+    const zshCheckout = installOhMyZsh(home);
+    const before = snapshot(home);
+    cli(old, home, ['install', '--shell', 'bash,zsh,sh']);
+    // What 1.0.0 did: a block in Oh my tmux!'s own .tmux.conf, through the symlink.
+    expect(checkoutStatus(tmuxCheckout)).toBe(' M .tmux.conf\n');
+    cli(now, home, ['install', '--shell', 'bash,zsh,sh']);
+    expect(checkoutStatus(tmuxCheckout)).toBe('');
+    expect(checkoutStatus(zshCheckout)).toBe('');
+    const blocksIn = (rel: string) => (fs.existsSync(path.join(home, rel)) ? findBlocks(read(path.join(home, rel)), rel).length : 0);
+    expect(['.tmux.conf', '.tmux.conf.local', '.zshrc', '.oh-my-zsh/custom/ssh-tmux-fix.zsh'].map(blocksIn)).toEqual([0, 1, 0, 1]);
+    cli(now, home, ['uninstall']);
+    // git status refreshes the stat cache in .git/index: git's own, left out.
+    const gitDirs = ['.tmux/.git', '.oh-my-zsh/.git'];
+    expect(treeDiff(dropStateParents(snapshot(home, [STATE, ...gitDirs]), before, ''), dropGit(before, gitDirs))).toEqual([]);
+  }, 60_000);
 });
