@@ -42,6 +42,26 @@ function timeSpawn(argv, envFor) {
   return median(times);
 }
 
+/**
+ * Two clients on one tmux session whose logins recorded their sockets (/dev/pts/8 and 9): the
+ * helper the hook runs when the typing client changes, alternating, so every run re-points.
+ */
+function clientSwitchCost(socks, env) {
+  const helper = join(home, '.ssh', 'ssh-tmux-fix', 'refresh.sh');
+  socks.forEach((sock, n) => spawnSync('/bin/sh', [join(home, '.ssh', 'rc')], { env: { ...env, SSH_AUTH_SOCK: sock, SSH_TTY: `/dev/pts/${8 + n}` }, input: '' }));
+  const times = [];
+  for (let i = -10; i < RUNS; i += 1) {
+    const t0 = process.hrtime.bigint();
+    const out = spawnSync('/bin/sh', [helper, 'client', `/dev/pts/${8 + ((i + 10) % 2)}`], { env, stdio: 'ignore' });
+    const t1 = process.hrtime.bigint();
+    if (out.status !== 0) throw new Error(`client switch failed (${out.status})`);
+    if (i >= 0) times.push(Number(t1 - t0) / 1e6);
+  }
+  const link = fs.readlinkSync(join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock'));
+  if (!socks.includes(link)) throw new Error(`client switch: the link points to ${link}`);
+  return median(times);
+}
+
 function startAgent(path) {
   fs.mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
   agents.push(spawn('ssh-agent', ['-D', '-a', path], { stdio: 'ignore' }));
@@ -81,6 +101,7 @@ function main() {
   const rcOurs = timeSpawn(['/bin/sh', rc], login);
   rows.push(['~/.ssh/rc per login', rcNone, rcClassic, rcOurs]);
   rows.push(x11LoginRow(rc, login));
+  const switches = clientSwitchCost(socks, env);
 
   const settled = () => ({ ...env, SSH_AUTH_SOCK: socks[0] });
   spawnSync('/bin/sh', [rc], { env: settled(), input: '' });
@@ -116,6 +137,8 @@ function main() {
     '|---|---|---|---|---|---|',
     ...rows.map(([label, none, classic, ours]) =>
       `| ${label} | ${fmt(none)} | ${fmt(classic)} | ${fmt(ours)} | ${classic ? `${(ours / classic).toFixed(2)}x` : '-'} | ${(ours / none).toFixed(2)}x |`),
+    '',
+    `tmux hook when the typing client changes (client-active; run in the background, never at a prompt): ${switches.toFixed(2)} ms per switch (\`sh refresh.sh client <tty>\`, a probe of the client's agent and the re-pointed link), ${RUNS} switches, median.`,
     '',
     '| processes started by a login shell whose link is already right | no fix | ssh-tmux-fix |',
     '|---|---|---|',
