@@ -34,8 +34,9 @@ export interface RenderContext {
   paneVars: readonly string[];
   /** A system-wide install (install --system): every path under the home is computed at runtime from $HOME. */
   system: boolean;
-  /** The zsh and tmux parts a system-wide install sources from the site-wide files ('' per user). */
+  /** The zsh part a system-wide install sources from the site-wide zshrc ('' per user). */
   zshInit: string;
+  /** The install's own tmux file, sourced (source-file -q) by the line in the tmux config. */
   tmuxInit: string;
 }
 
@@ -81,7 +82,7 @@ export function buildContext(home: string, atomicLn = detectAtomicLn(), display 
     paneVars: PANE_VARS,
     system: false,
     zshInit: '',
-    tmuxInit: '',
+    tmuxInit: join(linkDir, 'tmux.conf'),
   };
 }
 

@@ -220,7 +220,10 @@ export function planRollback(he: HomeEnv, state: StateDir, id?: string, system =
       summary: after === null ? 'delete (did not exist before)' : 'restore',
     });
   }
-  // Directories the restored set's own run created go away again (when empty).
-  plan.removeDirs = set.createdDirs.filter((d) => !plan.createDirs.some((c) => c.path === d)).sort((a, b) => b.length - a.length);
+  // Directories the restored set's own run created go away again (when empty), and so do those
+  // an earlier run created that a later set's file kept from going (~/.ssh/ssh-tmux-fix holds
+  // files of several parts).
+  const created = [...new Set(sets.flatMap((s) => (s === set || sets.indexOf(s) < sets.indexOf(set) ? s.createdDirs : [])))];
+  plan.removeDirs = created.filter((d) => !plan.createDirs.some((c) => c.path === d)).sort((a, b) => b.length - a.length);
   return plan;
 }

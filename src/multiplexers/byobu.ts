@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Finding } from '../doctor';
 import { HomeEnv } from '../targets';
 import { Multiplexer } from './multiplexer';
+import { tmuxOwnFile } from './tmux';
 
 /**
  * byobu's configuration directory, as /usr/lib/byobu/include/dirs picks it: the first of
@@ -40,7 +41,11 @@ export const byobuMultiplexer: Multiplexer = {
   copiesEnvironmentAtAttach: true,
   templates: {},
   inUse: (he) => fs.existsSync(byobuConfigDir(he)),
-  files: (he) => [{ path: join(byobuConfigDir(he), '.tmux.conf'), template: 'tmux' }],
+  // The same line as tmux's, sourcing the same file of the install.
+  files: (he) => [
+    { path: tmuxOwnFile(he.home), template: 'tmux', owned: true },
+    { path: join(byobuConfigDir(he), '.tmux.conf'), template: 'tmux-rc' },
+  ],
   formerFiles: (he) => [join(he.home, '.byobu', '.tmux.conf'), join(he.home, '.config', 'byobu', '.tmux.conf')],
   templateContext: () => ({}),
   // byobu's tmux servers are tmux servers: tmux's live apply reaches them.

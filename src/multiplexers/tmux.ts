@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
-import { RenderContext } from '../context';
+import { RenderContext, linkDirOf } from '../context';
 import { Finding } from '../doctor';
 import { tmuxFramework } from '../frameworks';
 import { HomeEnv } from '../targets';
@@ -32,6 +32,14 @@ const setSessionEnv = (link: string): string => `set-environment SSH_AUTH_SOCK $
 /** In the background, silent, and always exit 0 (run-shell reports a failure in the status line). */
 const followClient = (helper: string): string =>
   `run-shell -b ${tmuxQuote(`/bin/sh ${shQuote(helper)} client '#{client_tty}' >/dev/null 2>&1 || :`)}`;
+
+/**
+ * The install's own tmux file: the link and the hooks. The user's tmux config gets one line
+ * that sources it with -q, so the config stays silent and inert where the install is missing.
+ */
+export function tmuxOwnFile(home: string): string {
+  return join(linkDirOf(home), 'tmux.conf');
+}
 
 /** tmux reads ~/.tmux.conf, else $XDG_CONFIG_HOME/tmux/tmux.conf; we create ~/.tmux.conf. */
 export function tmuxConfFile(he: HomeEnv): string {
@@ -179,13 +187,15 @@ export const tmuxMultiplexer: Multiplexer = {
   paneVar: 'TMUX',
   copiesEnvironmentAtAttach: true,
   quote: { helper: 'tmuxq', quote: tmuxQuote },
-  templates: { tmux: 'tmux.conf.hbs' },
+  // tmux: the install's own file; tmux-rc: the one line in the user's config that sources it.
+  templates: { tmux: 'tmux.conf.hbs', 'tmux-rc': 'tmux-rc.conf.hbs' },
   inUse: () => true,
-  // Oh my tmux!'s ~/.tmux.conf is its own file (and a script): the block goes to its .local file.
+  // Oh my tmux!'s ~/.tmux.conf is its own file (and a script): the line goes to its .local file.
   files: (he) => {
+    const own = { path: tmuxOwnFile(he.home), template: 'tmux', owned: true };
     const framework = tmuxFramework(he);
-    if (!framework) return [{ path: tmuxConfFile(he), template: 'tmux' }];
-    return framework.path ? [{ path: framework.path, template: 'tmux', why: framework.why }] : [];
+    if (!framework) return [own, { path: tmuxConfFile(he), template: 'tmux-rc' }];
+    return framework.path ? [own, { path: framework.path, template: 'tmux-rc', why: framework.why }] : [];
   },
   // Files tmux may have read when an earlier install ran, besides the one it reads now.
   formerFiles: (he) => [join(he.home, '.tmux.conf'), join(he.xdgConfigHome, 'tmux', 'tmux.conf')],

@@ -193,7 +193,8 @@ describeE2E('the seed story in GNU screen and byobu', () => {
         if (chosen.code !== 0) throw new Error(`byobu-select-backend tmux: ${chosen.stdout}${chosen.stderr}`);
         await install(user);
         const byobuConf = fs.readFileSync(path.join(user.home, '.byobu', '.tmux.conf'), 'utf8');
-        expect(byobuConf).toContain('set-hook -g client-attached[7311]');
+        expect(byobuConf).toContain(`source-file -q "${path.join(user.home, '.ssh', 'ssh-tmux-fix', 'tmux.conf')}"`);
+        expect(fs.readFileSync(path.join(user.home, '.ssh', 'ssh-tmux-fix', 'tmux.conf'), 'utf8')).toContain('set-hook -g client-attached[7311]');
 
         const first = await sshLogin(user, sshd, agent, { tty: true, forwardAgent: true });
         first.type('byobu\r');

@@ -248,10 +248,10 @@ describe('backup sets and rollback', () => {
     expect(lines).toHaveLength(2);
     // --shell bash: ssh-rc, bash and tmux parts (sh only when asked for or by default).
     // bash reads ~/.profile as a login shell here (no ~/.bash_profile): it gets the POSIX block.
-    const installFiles = '~/.ssh/ssh-tmux-fix/refresh.sh, ~/.ssh/rc, ~/.ssh/ssh-tmux-fix/init.bash, ~/.bashrc, ~/.profile, ~/.tmux.conf';
+    const installFiles = '~/.ssh/ssh-tmux-fix/refresh.sh, ~/.ssh/rc, ~/.ssh/ssh-tmux-fix/init.bash, ~/.bashrc, ~/.profile, ~/.ssh/ssh-tmux-fix/tmux.conf, ~/.tmux.conf';
     expect(lines[0]).toBe(`${sets[0].id}  ${sets[0].time}  install ${VERSION}  ${installFiles}`);
     // Uninstall looks at every file any install may have written, in the order of all parts.
-    const uninstallFiles = '~/.ssh/ssh-tmux-fix/refresh.sh, ~/.ssh/rc, ~/.profile, ~/.ssh/ssh-tmux-fix/init.bash, ~/.bashrc, ~/.tmux.conf';
+    const uninstallFiles = '~/.ssh/ssh-tmux-fix/refresh.sh, ~/.ssh/rc, ~/.profile, ~/.ssh/ssh-tmux-fix/init.bash, ~/.bashrc, ~/.ssh/ssh-tmux-fix/tmux.conf, ~/.tmux.conf';
     expect(lines[1]).toBe(`${sets[1].id}  ${sets[1].time}  uninstall ${VERSION}  ${uninstallFiles}`);
     for (const line of lines) expect(line).toMatch(/^\d{8}T\d{6}Z-\d+ {2}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z {2}/);
   });
@@ -261,13 +261,13 @@ describe('backup sets and rollback', () => {
     const original = snapshot(home);
     const set1 = install(home, ['bash']).backupSet;
     const set2 = install(home, ['bash', 'tmux']).backupSet;
-    expect(set2?.files.map((f) => path.relative(home, f.path))).toEqual(['.tmux.conf']);
+    expect(set2?.files.map((f) => path.relative(home, f.path))).toEqual(['.ssh/ssh-tmux-fix/tmux.conf', '.tmux.conf']);
 
     const toFirst = runCli(['rollback', '--yes', '--to', set1?.id as string], { home });
     expect(toFirst.code).toBe(0);
     expect(fs.readFileSync(path.join(home, '.bashrc'), 'latin1')).toBe('orig\n');
-    expect(fs.existsSync(path.join(home, '.ssh'))).toBe(false);
-    // .tmux.conf is not in set 1: left as the second install wrote it.
+    // .tmux.conf and the install's own tmux file are not in set 1: left as the second install wrote them.
+    expect(fs.readdirSync(path.join(home, '.ssh', 'ssh-tmux-fix'))).toEqual(['tmux.conf']);
     expect(fs.readFileSync(path.join(home, '.tmux.conf'), 'latin1')).toMatch(/^# >>> ssh-tmux-fix /);
 
     const toSecond = runCli(['rollback', '--yes', '--to', set2?.id as string], { home });
@@ -409,7 +409,7 @@ describe('--dry-run', () => {
     expect(res.stdout).toContain(`--- /dev/null\n+++ b${home}/.tmux.conf\n@@ -0,0 +1,`);
     expect(res.stdout).toMatch(new RegExp(`\\n\\+# >>> ssh-tmux-fix ${VERSION.replace(/\./g, '\\.')} sum=[0-9a-f]{12} \\+newline >>>\\n`));
     const diffs = fileDiffs(res.stdout);
-    expect([...diffs.keys()].map((p) => path.relative(home, p)).sort()).toEqual(['.bashrc', '.profile', '.ssh/rc', '.ssh/ssh-tmux-fix/init.bash', '.ssh/ssh-tmux-fix/refresh.sh', '.tmux.conf']);
+    expect([...diffs.keys()].map((p) => path.relative(home, p)).sort()).toEqual(['.bashrc', '.profile', '.ssh/rc', '.ssh/ssh-tmux-fix/init.bash', '.ssh/ssh-tmux-fix/refresh.sh', '.ssh/ssh-tmux-fix/tmux.conf', '.tmux.conf']);
 
     const originals = new Map([...diffs.keys()].map((p) => [p, fs.existsSync(p) ? fs.readFileSync(p) : null]));
     expect(runCli(['install', '--yes', '--shell', 'bash,sh'], { home }).code).toBe(0);

@@ -110,7 +110,9 @@ describe('Oh my tmux!', () => {
     expect(read(path.join(checkout, '.tmux.conf'))).toBe(OH_MY_TMUX_CONF);
     const local = read(path.join(home, '.tmux.conf.local'));
     expect(findBlocks(local, 'local')).toHaveLength(1);
-    expect(local).toContain('set-hook -g client-attached[7311]');
+    // One line sourcing the install's own file, which holds the hooks.
+    expect(local).toContain(`source-file -q "${path.join(home, '.ssh', 'ssh-tmux-fix', 'tmux.conf')}"`);
+    expect(read(path.join(home, '.ssh', 'ssh-tmux-fix', 'tmux.conf'))).toContain('set-hook -g client-attached[7311]');
     expect(cutSh(path.join(home, '.tmux.conf.local'), ['printf', 'probe'])).toEqual({ code: 0, stdout: 'probe', stderr: '' });
     expect(cutSh(path.join(home, '.tmux.conf'), ['_apply_configuration'])).toEqual({ code: 0, stdout: '', stderr: '' });
     // Installing again changes nothing.

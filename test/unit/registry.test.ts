@@ -127,7 +127,9 @@ test("byobu in use: the tmux block also goes into byobu's .tmux.conf, and uninst
   fs.writeFileSync(byobuConf, 'set -g mouse on\n');
   expect(runCli(['install', '--yes', '--shell', 'bash'], { home }).code).toBe(0);
   const installed = fs.readFileSync(byobuConf, 'utf8');
-  expect(installed).toContain('set-hook -g client-attached[7311]');
+  // One line that sources the install's own tmux file, the same as ~/.tmux.conf's.
+  expect(installed).toContain(`source-file -q "${path.join(home, '.ssh', 'ssh-tmux-fix', 'tmux.conf')}"`);
+  expect(fs.readFileSync(path.join(home, '.ssh', 'ssh-tmux-fix', 'tmux.conf'), 'utf8')).toContain('set-hook -g client-attached[7311]');
   expect(installed.startsWith('set -g mouse on\n')).toBe(true);
   const body = (text: string) => text.split('\n').filter((l) => !l.startsWith('# >>>')).join('\n');
   expect(body(installed)).toContain(body(fs.readFileSync(path.join(home, '.tmux.conf'), 'utf8')));

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { insertBlock } from '../../src/blocks';
 import { buildContext, RenderContext, VERSION } from '../../src/context';
+import { tmuxOwnFile } from '../../src/multiplexers/tmux';
 import { render, TemplateName, TEMPLATES } from '../../src/render';
 import { CLI, makeRoot, removeAllRoots, run, TEST_PATH } from './helpers';
 
@@ -55,6 +56,7 @@ const CHECKS: Record<TemplateName, [string, string[]][]> = {
   zsh: [['zsh', ['-n']]],
   fish: [['fish', ['--no-execute']]],
   tmux: [],
+  'tmux-rc': [],
 };
 
 // Only the helper depends on atomicLn (GNU ln -sfn, or ln + mv); the others render once.
@@ -75,7 +77,7 @@ describe.each(CASES)('%s (atomicLn=%s)', (name, atomicLn) => {
     // tmux "..." and, inside a quoted hook command, \"...\".
     const sh = (p: string) => `'${p.split("'").join("'\\''")}'`;
     const fish = (p: string) => `'${p.split("'").join("\\'")}'`;
-    const forms = [ctx.link, ctx.helper, ctx.bashInit].flatMap((p) => [sh(p), fish(p), `"${p}"`, `\\"${p}\\"`]);
+    const forms = [ctx.link, ctx.helper, ctx.bashInit, tmuxOwnFile(ctx.home)].flatMap((p) => [sh(p), fish(p), `"${p}"`, `\\"${p}\\"`]);
     expect(forms.some((q) => text.includes(q))).toBe(true);
     // Never unquoted: the raw path (with its space) only ever appears inside quotes or comments.
     for (const line of text.split('\n').filter((l) => l.includes(home) && !/^\s*#/.test(l))) {
@@ -119,6 +121,8 @@ describe('the snippets, run by the real shells inside tmux, set SSH_AUTH_SOCK to
   const env = (extra: Record<string, string> = {}) => ({ PATH: TEST_PATH, HOME: home, TMUX: '/tmp/fake,1,0', TERM: 'dumb', ...extra });
   beforeAll(() => {
     ctx = buildContext(home, true);
+    fs.mkdirSync(ctx.linkDir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(ctx.helper, render('helper', ctx));
   });
 
   test('sh (dash, interactive)', () => {
@@ -147,6 +151,50 @@ describe('the snippets, run by the real shells inside tmux, set SSH_AUTH_SOCK to
       env: env({ XDG_CONFIG_HOME: path.join(root, 'no-xdg'), XDG_DATA_HOME: path.join(root, 'no-xdg') }),
     });
     expect(res.stdout).toBe(ctx.link);
+  });
+});
+
+describe('without the rest of the install (dotfiles on another machine), the snippets leave SSH_AUTH_SOCK alone and print nothing', () => {
+  // A home where only the dotfiles arrived: no ~/.ssh/ssh-tmux-fix.
+  let bare: string;
+  let ctx: RenderContext;
+  const raw = '/tmp/ssh-raw/agent.1';
+  const env = (extra: Record<string, string> = {}) => ({ PATH: TEST_PATH, HOME: bare, TERM: 'dumb', SSH_AUTH_SOCK: raw, ...extra });
+  beforeAll(() => {
+    bare = path.join(root, "second o'machine");
+    fs.mkdirSync(bare);
+    ctx = buildContext(bare, true);
+  });
+  const panes: [string, Record<string, string>][] = [['in a tmux pane', { TMUX: '/tmp/fake,1,0' }], ['outside', {}]];
+
+  test.each(panes)('sh and bash reading ~/.profile (%s)', (_where, extra) => {
+    const file = write('bare-profile.sh', render('sh', ctx));
+    for (const shell of ['sh', 'bash']) {
+      const res = run(shell, ['-i', '-c', '. "$1"; printf "%s" "$SSH_AUTH_SOCK"', shell, file], { env: env(extra) });
+      expect([shell, res.stdout, res.stderr.replace(/^.*(no job control|job control turned off|cannot set terminal process group|Inappropriate ioctl).*\n/gm, '')]).toEqual([shell, raw, '']);
+    }
+  });
+
+  test.each(panes)('bash reading ~/.bashrc (%s)', (_where, extra) => {
+    const file = write('bare-bashrc.bash', render('bash-rc', ctx));
+    const res = run('bash', ['--norc', '--noprofile', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "${PROMPT_COMMAND-}"', 'bash', file], { env: env(extra) });
+    expect([res.stdout, res.stderr.replace(/^.*(no job control|job control turned off|cannot set terminal process group|Inappropriate ioctl).*\n/gm, '')]).toEqual([`${raw}|`, '']);
+  });
+
+  test.each(panes)('zsh (%s)', (_where, extra) => {
+    const file = write('bare.zsh', render('zsh', ctx));
+    const res = run('zsh', ['-f', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "${precmd_functions[*]}"', 'zsh', file], {
+      env: env({ ZDOTDIR: path.join(root, 'no-zdotdir'), ...extra }),
+    });
+    expect([res.stdout, res.stderr]).toEqual([`${raw}|`, '']);
+  });
+
+  test.each(panes)('fish (%s)', (_where, extra) => {
+    const file = write('bare.fish', render('fish', ctx));
+    const res = run('fish', ['--no-config', '-i', '-c', 'source $argv[1]; printf "%s|%s" "$SSH_AUTH_SOCK" (functions -q __stf_heal; and echo hooked)', file], {
+      env: env({ XDG_CONFIG_HOME: path.join(root, 'no-xdg'), XDG_DATA_HOME: path.join(root, 'no-xdg'), ...extra }),
+    });
+    expect([res.stdout, res.stderr]).toEqual([`${raw}|`, '']);
   });
 });
 
@@ -197,9 +245,30 @@ describe('the tmux block, loaded by a real private tmux server', () => {
     tmux(['kill-server']);
   });
 
+  const block = (name: TemplateName) => insertBlock('', Buffer.from(render(name, ctx), 'utf8').toString('latin1'), VERSION, 'append', false);
+
+  test('without the install\'s own file the line in ~/.tmux.conf is silent and sets nothing', () => {
+    const conf = write('tmux-alone.conf', `set -g base-index 1\n${block('tmux-rc')}`);
+    const started = tmux(['-f', conf, 'new-session', '-d', '-s', 'alone', 'sleep 5'], { SSH_AUTH_SOCK: '/tmp/ssh-bogus/agent.1' });
+    ok('tmux new-session', started);
+    expect(started.stdout + started.stderr).toBe('');
+    expect(tmux(['show-environment', '-g', 'SSH_AUTH_SOCK']).stdout).not.toContain(ctx.link);
+    expect(tmux(['show-hooks', '-g']).stdout).not.toContain('[7311]');
+    expect(tmux(['show-environment', '-t', 'alone', 'SSH_AUTH_SOCK']).stdout).toBe('SSH_AUTH_SOCK=/tmp/ssh-bogus/agent.1\n');
+    expect(tmux(['show-options', '-gv', 'base-index']).stdout).toBe('1\n');
+    // A config loaded at start keeps its errors for the first client to see: load it again as
+    // a command, which says them.
+    const again = tmux(['source-file', conf]);
+    expect([again.code, again.stdout, again.stderr]).toEqual([0, '', '']);
+    tmux(['kill-server']);
+  });
+
   test('global environment and the three hooks hold the link, and the new session gets it too', () => {
-    // The block exactly as the install writes it into ~/.tmux.conf, markers included.
-    const conf = write('tmux.conf', `set -g base-index 1\n${insertBlock('', Buffer.from(render('tmux', ctx), 'utf8').toString('latin1'), VERSION, 'append', false)}`);
+    // The line exactly as the install writes it into ~/.tmux.conf, markers included, and the
+    // install's own file it sources.
+    fs.mkdirSync(path.dirname(tmuxOwnFile(home)), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(tmuxOwnFile(home), block('tmux'), 'latin1');
+    const conf = write('tmux.conf', `set -g base-index 1\n${block('tmux-rc')}`);
     const started = tmux(['-f', conf, 'new-session', '-d', 'sleep 5'], { SSH_AUTH_SOCK: '/tmp/ssh-bogus/agent.1' });
     ok('tmux new-session', started);
 

@@ -1,0 +1,103 @@
+/*
+ * Upgrading over 1.0.0 (commit 3aa71fe, built from this repository's history): the install
+ * leaves one copy of each part (the tmux lines move from ~/.tmux.conf into the install's own
+ * file, which the config's one line sources), a tmux server started from the upgraded config
+ * holds the hooks once, and uninstall gives the home back byte for byte.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findBlocks } from '../../src/blocks';
+import { tmuxOwnFile } from '../../src/multiplexers/tmux';
+import {
+  REPO,
+  TEST_PATH,
+  dropStateParents,
+  ensureBuilt,
+  makeRoot,
+  removeAllRoots,
+  run,
+  runCli,
+  snapshot,
+  stateExcludes,
+  treeDiff,
+} from '../unit/helpers';
+
+const OLD = '3aa71fe';
+let oldCli: string;
+
+beforeAll(() => {
+  ensureBuilt();
+  const { root } = makeRoot('old-app');
+  const app = path.join(root, 'app');
+  fs.mkdirSync(app);
+  const archive = spawnSync('sh', ['-c', `git -C "$1" archive ${OLD} | tar -x -C "$2"`, 'sh', REPO, app], { encoding: 'utf8' });
+  if (archive.status !== 0) throw new Error(`git archive ${OLD} failed: ${archive.stderr}`);
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(app, 'node_modules'));
+  const tsc = spawnSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { encoding: 'utf8' });
+  if (tsc.status !== 0) throw new Error(`building ${OLD} failed:\n${tsc.stdout}${tsc.stderr}`);
+  oldCli = path.join(app, 'dist', 'cli.js');
+}, 120_000);
+afterAll(removeAllRoots);
+
+function runOld(args: string[], home: string) {
+  const tmuxTmp = path.join(path.dirname(home), '.tmux-tmpdir');
+  fs.mkdirSync(tmuxTmp, { recursive: true, mode: 0o700 });
+  const out = spawnSync(process.execPath, [oldCli, ...args, '--home', home], {
+    env: { HOME: home, PATH: TEST_PATH, TMUX_TMPDIR: tmuxTmp, LANG: 'C.UTF-8', NO_COLOR: '1' },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: out.status, stdout: out.stdout, stderr: out.stderr };
+}
+
+test('install over 1.0.0: one copy of each part, the tmux lines in the install\'s own file; uninstall gives the home back', () => {
+  const { root, home } = makeRoot();
+  const files: Record<string, string> = {
+    '.bashrc': 'alias ll="ls -l"\n',
+    '.profile': 'export EDITOR=vi\n',
+    '.zshrc': 'setopt autocd\n',
+    '.tmux.conf': 'set -g mouse on\n',
+    '.config/fish/config.fish': 'set -g fish_greeting\n',
+  };
+  for (const [rel, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(home, rel)), { recursive: true });
+    fs.writeFileSync(path.join(home, rel), text);
+  }
+  const before = snapshot(root, ['.tmux-tmpdir']);
+  const shells = ['--shell', 'bash,zsh,fish,sh', '--yes'];
+
+  const old = runOld(['install', ...shells], home);
+  expect([old.code, old.stderr]).toEqual([0, '']);
+  const oldTmux = fs.readFileSync(path.join(home, '.tmux.conf'), 'utf8');
+  expect(oldTmux).toContain('set-hook -g client-attached[7311]');
+
+  const now = runCli(['install', ...shells], { home });
+  expect([now.code, now.stderr]).toEqual([0, '']);
+  const dotfiles = ['.bashrc', '.profile', '.zshrc', '.tmux.conf', '.ssh/rc', '.config/fish/conf.d/ssh-tmux-fix.fish'];
+  for (const rel of dotfiles) {
+    const text = fs.readFileSync(path.join(home, rel), 'latin1');
+    expect([rel, findBlocks(text, rel).length]).toEqual([rel, 1]);
+  }
+  const tmuxConf = fs.readFileSync(path.join(home, '.tmux.conf'), 'utf8');
+  expect(tmuxConf).not.toContain('set-hook');
+  expect(tmuxConf).toContain(`source-file -q "${tmuxOwnFile(home)}"`);
+  expect(fs.readFileSync(tmuxOwnFile(home), 'utf8').match(/set-hook -g client-attached\[7311\]/g)).toHaveLength(1);
+
+  // A server started from the upgraded config: each hook once, the link in the environment.
+  const sock = path.join(root, 'tmux.sock');
+  const tmux = (...args: string[]) => run('tmux', ['-S', sock, ...args], { env: { PATH: TEST_PATH, HOME: home, TERM: 'xterm' } });
+  try {
+    expect(tmux('-f', path.join(home, '.tmux.conf'), 'new-session', '-d', 'sleep 30').code).toBe(0);
+    const hooks = tmux('show-hooks', '-g').stdout.split('\n').filter((l) => l.includes('[7311]'));
+    expect(hooks.map((l) => l.replace(/\[.*/, '')).sort()).toEqual(['client-attached', 'client-session-changed', 'session-created']);
+    expect(tmux('show-environment', '-g', 'SSH_AUTH_SOCK').stdout).toBe(`SSH_AUTH_SOCK=${path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock')}\n`);
+  } finally {
+    tmux('kill-server');
+  }
+
+  const un = runCli(['uninstall', '--yes'], { home });
+  expect([un.code, un.stderr]).toEqual([0, '']);
+  const homeRel = path.relative(root, home);
+  expect(treeDiff(dropStateParents(snapshot(root, ['.tmux-tmpdir', 'tmux.sock', ...stateExcludes(homeRel)]), before, homeRel), before)).toEqual([]);
+}, 120_000);
