@@ -278,7 +278,7 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
         for (const [what, sock] of Object.entries(bad)) await tryBad(`${what}, link dangling`, sock, s1);
         await tryBad('the dangling link itself', link, s1);
 
-        expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'clients', 'init.bash', 'refresh.sh']);
+        expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'clients', 'init.bash', 'refresh.sh', 'tmux.conf']);
 
         // The next good forwarded login heals everything.
         const second = await sshLogin(user, sshd, agent);
@@ -386,7 +386,7 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
         const live = liveAgentSockets(user);
         return live.length === 1 && live[0] === mainSock ? true : undefined;
       }, 20_000, () => `live sockets: ${liveAgentSockets(user).join(' ')}`);
-      expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'clients', 'init.bash', 'refresh.sh']);
+      expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'clients', 'init.bash', 'refresh.sh', 'tmux.conf']);
 
       // The pane from before the burst reaches the agent through the (healed) link.
       const after = await paneAgentWorks(user, pane);
@@ -394,7 +394,7 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
         throw new Error(`after the burst: ssh-add -l in the pane gave ${after.code} (${after.output})\n${await diagnose(user, sshd, [pane])}`);
       }
       expect(readLink(user)).toBe(mainSock);
-      expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'clients', 'init.bash', 'refresh.sh']);
+      expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'clients', 'init.bash', 'refresh.sh', 'tmux.conf']);
       await main.kill();
     } finally {
       user.cleanup();
