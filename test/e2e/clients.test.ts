@@ -83,17 +83,23 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
     });
   }
 
-  const SHELLS: Shell[] = ['bash', 'zsh', 'fish'];
-  test.each(SHELLS)('%s: one session, typing at each client reaches its own agent', async (shell) => {
+  /** A user both machines' keys log in as, with the fix installed, and each key's fingerprint. */
+  async function installedForBothKeys(shell: Shell): Promise<{ user: TestUser; fromLaptop: string; fromDesktop: string }> {
     const user = createUser(shell);
     authorize(user, laptop.publicKey);
     authorize(user, desktop.publicKey);
-    const fromLaptop = fingerprint(laptop);
-    const fromDesktop = fingerprint(desktop);
-    try {
-      const r = await runCli(user, ['install', '--yes']);
-      if (r.code !== 0) throw new Error(`install failed (${r.code}):\n${r.stdout}${r.stderr}`);
+    const r = await runCli(user, ['install', '--yes']);
+    if (r.code !== 0) {
+      user.cleanup();
+      throw new Error(`install failed (${r.code}):\n${r.stdout}${r.stderr}`);
+    }
+    return { user, fromLaptop: fingerprint(laptop), fromDesktop: fingerprint(desktop) };
+  }
 
+  const SHELLS: Shell[] = ['bash', 'zsh', 'fish'];
+  test.each(SHELLS)('%s: one session, typing at each client reaches its own agent', async (shell) => {
+    const { user, fromLaptop, fromDesktop } = await installedForBothKeys(shell);
+    try {
       const a = await sshLogin(user, sshd, laptop);
       a.type('tmux new-session -s work\r');
       const pane = await sessionPane(user, 'work');
@@ -123,14 +129,8 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
   }, 60_000);
 
   test('bash: a session each: the client that attached or switched session last keeps the link', async () => {
-    const user = createUser('bash');
-    authorize(user, laptop.publicKey);
-    authorize(user, desktop.publicKey);
-    const fromLaptop = fingerprint(laptop);
-    const fromDesktop = fingerprint(desktop);
+    const { user, fromLaptop, fromDesktop } = await installedForBothKeys('bash');
     try {
-      const r = await runCli(user, ['install', '--yes']);
-      if (r.code !== 0) throw new Error(`install failed (${r.code}):\n${r.stdout}${r.stderr}`);
       const a = await sshLogin(user, sshd, laptop);
       a.type('tmux new-session -s one\r');
       const paneOne = await sessionPane(user, 'one');

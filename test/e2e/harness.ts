@@ -437,6 +437,23 @@ export function appDir(): string {
 }
 
 /** Runs the CLI as the user (its files must belong to the user), e.g. runCli(a, ['install', '--yes']). */
+/** The CLI as root, with a throwaway HOME: root's own dotfiles are never in reach. */
+export function runCliAsRoot(args: string[]): RunResult {
+  const home = path.join(base(), 'root-home');
+  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
+  const r = spawnSync(process.execPath, [path.join(appDir(), 'dist', 'cli.js'), ...args], {
+    cwd: home,
+    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: home, LANG: 'C.UTF-8' },
+    encoding: 'utf8',
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Throws with both streams unless the run exited 0. */
+export function expectOk(r: RunResult, what: string): void {
+  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}\n--- stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`);
+}
+
 export function runCli(user: TestUser, args: string[], env?: Record<string, string>): Promise<RunResult> {
   return runAs(user, [process.execPath, path.join(appDir(), 'dist', 'cli.js'), ...args], env);
 }

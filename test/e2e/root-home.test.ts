@@ -3,28 +3,11 @@
  * it creates belongs to alice, with the modes she would have got herself, and afterwards she runs
  * status, uninstall, install and rollback herself and can still make ~/.local/share.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { RunResult, TestUser, appDir, base, createUser, describeE2E, runAs, runCli } from './harness';
+import { TestUser, createUser, describeE2E, expectOk, runAs, runCli, runCliAsRoot } from './harness';
 
 const STATE = '.local/state/ssh-tmux-fix';
-
-/** The CLI as root, with a throwaway HOME: root's own dotfiles are never in reach. */
-function runCliAsRoot(args: string[]): RunResult {
-  const home = path.join(base(), 'root-home');
-  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
-  const r = spawnSync(process.execPath, [path.join(appDir(), 'dist', 'cli.js'), ...args], {
-    cwd: home,
-    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: home, LANG: 'C.UTF-8' },
-    encoding: 'utf8',
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function expectOk(r: RunResult, what: string): void {
-  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}\n--- stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`);
-}
 
 /**
  * Every entry of the home as "relative path: type mode owner", backup set ids replaced by

@@ -20,20 +20,20 @@ import * as path from 'node:path';
 import { SYSTEM_PARTS, systemPaths, systemTargets } from '../../src/system';
 import {
   Agent,
-  RunResult,
   Shell,
   Sshd,
   TestUser,
-  appDir,
   base,
   createUser,
   describeE2E,
   diagnose,
+  expectOk,
   newWindow,
   paneAgentWorks,
   paneRun,
   paneTypeLine,
   runCli,
+  runCliAsRoot,
   sessionPane,
   sshLogin,
   startAgent,
@@ -80,21 +80,6 @@ function restore(saved: { files: Saved[]; dirs: string[] }): void {
 const sha = (p: string): string => (fs.existsSync(p) ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : 'absent');
 const shas = (): Record<string, string> => Object.fromEntries(FILES.map((p) => [p, sha(p)]));
 
-/** The CLI as root with a throwaway HOME. */
-function asRoot(args: string[]): RunResult {
-  const home = path.join(base(), 'root-home');
-  fs.mkdirSync(home, { recursive: true, mode: 0o700 });
-  const r = spawnSync(process.execPath, [path.join(appDir(), 'dist', 'cli.js'), ...args], {
-    cwd: home,
-    env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: home, LANG: 'C.UTF-8' },
-    encoding: 'utf8',
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function expectOk(r: RunResult, what: string): void {
-  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}\n--- stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`);
-}
 
 /**
  * A user made now, after the install, with a bare home: nothing in it but what zsh and fish
@@ -154,7 +139,7 @@ describeE2E('install --system: every user, at the next login, nothing written in
     agent = await startAgent();
     // The keys come from outside the homes (the first AuthorizedKeysFile line is the one sshd uses).
     sshd = await startSshd({ permitUserRC: true, extraConfig: `AuthorizedKeysCommand /bin/cat ${keysDir}/%u\nAuthorizedKeysCommandUser root` });
-    expectOk(asRoot(['install', '--system', '--yes']), 'install --system');
+    expectOk(runCliAsRoot(['install', '--system', '--yes']), 'install --system');
   });
   afterAll(async () => {
     try {
@@ -215,9 +200,9 @@ describeE2E('install --system: every user, at the next login, nothing written in
   }, 60_000);
 
   test('uninstall --system gives every system file back byte for byte (sha256)', () => {
-    const status = asRoot(['status', '--system']);
+    const status = runCliAsRoot(['status', '--system']);
     expect(status.stdout).toContain(PATHS.sshrc);
-    expectOk(asRoot(['uninstall', '--system', '--yes']), 'uninstall --system');
+    expectOk(runCliAsRoot(['uninstall', '--system', '--yes']), 'uninstall --system');
     expect(shas()).toEqual(before);
     expect(fs.existsSync(PATHS.libDir)).toBe(saved.dirs.includes(PATHS.libDir));
   });
