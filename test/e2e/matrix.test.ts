@@ -42,6 +42,7 @@ import {
   until,
   waitAttached,
 } from './harness';
+import { Tree, snapshot, treeDiff } from '../support/tree';
 
 type Mode = 'ours' | 'classic';
 const SHELLS: Shell[] = ['bash', 'zsh', 'fish'];
@@ -162,37 +163,6 @@ function rcRanCount(user: TestUser): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Whole-home snapshots for the byte-for-byte uninstall check
-
-interface Entry {
-  type: 'file' | 'dir' | 'symlink' | 'socket' | 'other';
-  mode: number;
-  uid: number;
-  gid: number;
-  data?: Buffer;
-  target?: string;
-}
-
-function snapshot(root: string): Map<string, Entry> {
-  const out = new Map<string, Entry>();
-  const walk = (rel: string) => {
-    const abs = path.join(root, rel);
-    const st = fs.lstatSync(abs);
-    const entry: Entry = {
-      type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : st.isSocket() ? 'socket' : 'other',
-      mode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-    };
-    if (entry.type === 'file') entry.data = fs.readFileSync(abs);
-    if (entry.type === 'symlink') entry.target = fs.readlinkSync(abs);
-    if (rel) out.set(rel, entry);
-    if (entry.type === 'dir') for (const name of fs.readdirSync(abs).sort()) walk(path.join(rel, name));
-  };
-  walk('');
-  return out;
-}
-
 /**
  * What the uninstall check leaves out, and why:
  * - `.local/state` and everything below: the tool's own state and backup sets, kept on purpose
@@ -206,26 +176,15 @@ function snapshot(root: string): Map<string, Entry> {
 const STATE_DIR = '.local/state';
 const SCENARIO_FILES = ['rc-ran', '.bash_history', '.zsh_history', '.local/share/fish/fish_history', '.config/fish/fish_variables'];
 
-function homeDiff(before: Map<string, Entry>, after: Map<string, Entry>): string[] {
-  const diffs: string[] = [];
-  const excluded = (rel: string) =>
-    rel === STATE_DIR || rel.startsWith(`${STATE_DIR}/`) || SCENARIO_FILES.includes(rel) ||
-    (rel === '.local' && !before.has(rel));
-  const describe = (e: Entry) =>
-    `${e.type} ${e.mode.toString(8)} ${e.uid}:${e.gid}${e.target !== undefined ? ` -> ${e.target}` : ''}` +
-    `${e.data ? ` ${e.data.length} bytes` : ''}`;
-  for (const rel of new Set([...before.keys(), ...after.keys()])) {
-    if (excluded(rel)) continue;
-    const a = before.get(rel);
-    const b = after.get(rel);
-    if (!a) diffs.push(`+ ${rel} (${describe(b!)}) is new`);
-    else if (!b) diffs.push(`- ${rel} (${describe(a)}) is gone`);
-    else if (describe(a) !== describe(b) || (a.data && !a.data.equals(b.data!))) {
-      diffs.push(`~ ${rel}: was ${describe(a)}, now ${describe(b)}` +
-        (a.data && b.data && !a.data.equals(b.data) ? `\n    before: ${JSON.stringify(a.data.toString('latin1'))}\n    after:  ${JSON.stringify(b.data.toString('latin1'))}` : ''));
-    }
-  }
-  return diffs;
+/** Differences of the home since `before`, as treeDiff lines ("<path>: ..."), exclusions left out. */
+function homeDiff(before: Tree, after: Tree): string[] {
+  const excluded = (rel: string) => SCENARIO_FILES.includes(rel) || (rel === '.local' && !before.has(rel));
+  const keep = (tree: Tree) => new Map([...tree].filter(([rel]) => !excluded(rel)));
+  return treeDiff(keep(after), keep(before));
+}
+
+function homeSnapshot(home: string): Tree {
+  return snapshot(home, [STATE_DIR], { owners: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -501,12 +460,12 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
     test.each(GRID)(`${ROW.dotfiles}: %s, %s`, async (shell, mode) => {
       await cell(ROW.dotfiles, shell, mode, async (user) => {
         writeLongLivedDotfiles(user, shell);
-        const before = snapshot(user.home);
+        const before = homeSnapshot(user.home);
         await installMode(user, mode);
         // The comparator must see the install's own writes, through the symlink, and no others
         // than expected: the user's rc, the tmux.conf behind the link, the bash login file.
-        const installDiff = homeDiff(before, snapshot(user.home));
-        const changed = (rel: string) => installDiff.some((d) => d.startsWith(`~ ${rel}:`));
+        const installDiff = homeDiff(before, homeSnapshot(user.home));
+        const changed = (rel: string) => installDiff.some((d) => d.startsWith(`${rel}: `));
         const installSeen = changed('.ssh/rc') && changed('dotfiles/tmux.conf') && (mode === 'classic' || changed('.bash_profile'));
         const conf = path.join(user.home, '.tmux.conf');
         const symlinkKept = fs.lstatSync(conf).isSymbolicLink() && fs.readlinkSync(conf) === 'dotfiles/tmux.conf';
@@ -529,7 +488,7 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         let uninstallOk = true;
         if (mode === 'ours') {
           const un = await runCli(user, ['uninstall', '--yes']);
-          const diffs = homeDiff(before, snapshot(user.home));
+          const diffs = homeDiff(before, homeSnapshot(user.home));
           const countBefore = rcRanCount(user);
           const exec = await sshExec(user, sshd, agent, 'true');
           const rcAfterUninstall = exec.code === 0 && rcRanCount(user) === countBefore + 1;

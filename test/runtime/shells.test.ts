@@ -5,27 +5,23 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join } from 'node:path';
+import { makeRoot, removeAllRoots, runCli } from '../unit/helpers';
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
 let home: string;
 
 beforeEach(() => {
-  home = fs.mkdtempSync(join(os.tmpdir(), 'stf-shells-'));
+  ({ home } = makeRoot());
 });
-afterEach(() => fs.rmSync(home, { recursive: true, force: true }));
+afterEach(removeAllRoots);
 
 function install(files: Record<string, string>): string {
   for (const [rel, text] of Object.entries(files)) {
     fs.mkdirSync(join(home, rel, '..'), { recursive: true });
     fs.writeFileSync(join(home, rel), text);
   }
-  const out = spawnSync(process.execPath, [CLI, 'install', '--yes', '--home', home, '--shell', 'bash,zsh,fish,sh'], {
-    env: { PATH: process.env.PATH, HOME: home },
-    encoding: 'utf8',
-  });
-  expect(out.status).toBe(0);
+  const out = runCli(['install', '--yes', '--shell', 'bash,zsh,fish,sh'], { home });
+  expect(out.code).toBe(0);
   return join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
 }
 

@@ -5,23 +5,21 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { join } from 'node:path';
+import { cliEnv, makeRoot, removeRoot, runCli } from '../unit/helpers';
 
-const CLI = join(__dirname, '..', '..', 'dist', 'cli.js');
 let base: string;
-let env: NodeJS.ProcessEnv;
+let home: string;
+let env: Record<string, string>;
 
 beforeEach(() => {
-  base = fs.mkdtempSync(join(os.tmpdir(), 'stf-tmux-live-'));
-  fs.mkdirSync(join(base, 'home'));
-  fs.mkdirSync(join(base, 'tmux'), { mode: 0o700 });
-  env = { PATH: process.env.PATH, HOME: join(base, 'home'), TMUX_TMPDIR: join(base, 'tmux'), SSH_AUTH_SOCK: '/nonexistent/agent.1' };
+  ({ root: base, home } = makeRoot('home'));
+  env = cliEnv(home, { SSH_AUTH_SOCK: '/nonexistent/agent.1' });
 });
 
 afterEach(() => {
   tmux('kill-server');
-  fs.rmSync(base, { recursive: true, force: true });
+  removeRoot(base);
 });
 
 function tmux(...args: string[]): string {
@@ -29,18 +27,18 @@ function tmux(...args: string[]): string {
 }
 
 function cli(...args: string[]): string {
-  const out = spawnSync(process.execPath, [CLI, ...args, '--yes'], { env, encoding: 'utf8' });
+  const out = runCli([...args, '--yes'], { home, env, homeArg: null });
   expect(out.stderr).toBe('');
-  expect(out.status).toBe(0);
+  expect(out.code).toBe(0);
   return out.stdout;
 }
 
 test('install reaches a running server; uninstall takes back only what it set', () => {
   tmux('new-session', '-d', '-s', 'work', 'sleep 600');
   tmux('set-hook', '-g', 'client-attached[3]', 'display-message mine');
-  const link = join(base, 'home', '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  const link = join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
 
-  const server = join(base, 'tmux', `tmux-${process.getuid?.()}`, 'default');
+  const server = join(env.TMUX_TMPDIR, `tmux-${process.getuid?.()}`, 'default');
   expect(cli('install', '--only', 'tmux')).not.toContain(server);
   cli('uninstall');
   // --verbose names each server it changed; quiet by default.

@@ -4,15 +4,14 @@
  * file, which the config's one line sources), a tmux server started from the upgraded config
  * holds the hooks once, and uninstall gives the home back byte for byte.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { findBlocks } from '../../src/blocks';
 import { tmuxOwnFile } from '../../src/multiplexers/tmux';
 import {
-  REPO,
-  TEST_PATH,
   dropStateParents,
+  TEST_PATH,
+  buildRelease100,
   ensureBuilt,
   makeRoot,
   removeAllRoots,
@@ -23,33 +22,15 @@ import {
   treeDiff,
 } from '../unit/helpers';
 
-const OLD = '3aa71fe';
 let oldCli: string;
 
 beforeAll(() => {
   ensureBuilt();
-  const { root } = makeRoot('old-app');
-  const app = path.join(root, 'app');
-  fs.mkdirSync(app);
-  const archive = spawnSync('sh', ['-c', `git -C "$1" archive ${OLD} | tar -x -C "$2"`, 'sh', REPO, app], { encoding: 'utf8' });
-  if (archive.status !== 0) throw new Error(`git archive ${OLD} failed: ${archive.stderr}`);
-  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(app, 'node_modules'));
-  const tsc = spawnSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { encoding: 'utf8' });
-  if (tsc.status !== 0) throw new Error(`building ${OLD} failed:\n${tsc.stdout}${tsc.stderr}`);
-  oldCli = path.join(app, 'dist', 'cli.js');
+  oldCli = buildRelease100();
 }, 120_000);
 afterAll(removeAllRoots);
 
-function runOld(args: string[], home: string) {
-  const tmuxTmp = path.join(path.dirname(home), '.tmux-tmpdir');
-  fs.mkdirSync(tmuxTmp, { recursive: true, mode: 0o700 });
-  const out = spawnSync(process.execPath, [oldCli, ...args, '--home', home], {
-    env: { HOME: home, PATH: TEST_PATH, TMUX_TMPDIR: tmuxTmp, LANG: 'C.UTF-8', NO_COLOR: '1' },
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  return { code: out.status, stdout: out.stdout, stderr: out.stderr };
-}
+const runOld = (args: string[], home: string) => runCli(args, { home, cli: oldCli });
 
 test('install over 1.0.0: one copy of each part, the tmux lines in the install\'s own file; uninstall gives the home back', () => {
   const { root, home } = makeRoot();

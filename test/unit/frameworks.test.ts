@@ -23,7 +23,20 @@ import {
   installPrezto,
   makeCheckout,
 } from '../support/frameworks';
-import { api, dropStateParents, makeRoot, removeAllRoots, snapshot, Tree, treeDiff } from './helpers';
+import {
+  CLI,
+  RELEASE_1_0_0,
+  api,
+  buildRelease100,
+  dropStateParents,
+  haveRelease100,
+  makeRoot,
+  removeAllRoots,
+  runCli,
+  snapshot,
+  Tree,
+  treeDiff,
+} from './helpers';
 
 const STATE = '.local/state/ssh-tmux-fix';
 const TOOL_FILE = 'ssh-tmux-fix';
@@ -246,36 +259,16 @@ describe('staticPath', () => {
   });
 });
 
-describe('installing over 1.0.0 (commit 3aa71fe), which wrote into the frameworks\' own files', () => {
-  const OLD = '3aa71fe';
-  const REPO = path.resolve(__dirname, '..', '..');
-  const haveOld = spawnSync('git', ['-C', REPO, 'cat-file', '-e', `${OLD}^{commit}`]).status === 0;
-
-  /** 1.0.0's CLI, built from the repository's history into a throwaway directory. */
-  function buildOld(): string {
-    const { root } = makeRoot('old');
-    const dir = path.join(root, 'v1');
-    fs.mkdirSync(dir);
-    const tar = spawnSync('sh', ['-c', 'git -C "$0" archive "$1" | tar -x -C "$2"', REPO, OLD, dir], { encoding: 'utf8' });
-    if (tar.status !== 0) throw new Error(`git archive ${OLD}: ${tar.stderr}`);
-    fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
-    const tsc = spawnSync(path.join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', dir], { encoding: 'utf8' });
-    if (tsc.status !== 0) throw new Error(`building ${OLD}: ${tsc.stdout}${tsc.stderr}`);
-    return path.join(dir, 'dist', 'cli.js');
-  }
-
+describe(`installing over 1.0.0 (commit ${RELEASE_1_0_0}), which wrote into the frameworks\' own files`, () => {
   const cli = (js: string, home: string, args: string[]) => {
-    const out = spawnSync(process.execPath, [js, ...args, '--yes', '--home', home], {
-      encoding: 'utf8',
-      env: { HOME: home, PATH: '/usr/local/bin:/usr/bin:/bin', TMUX_TMPDIR: path.join(home, '..'), NO_COLOR: '1' },
-    });
-    if (out.status !== 0) throw new Error(`${js} ${args.join(' ')}: ${out.stdout}${out.stderr}`);
+    const out = runCli([...args, '--yes'], { home, cli: js });
+    if (out.code !== 0) throw new Error(`${js} ${args.join(' ')}: ${out.stdout}${out.stderr}`);
     return out.stdout;
   };
 
-  (haveOld ? test : test.skip)('one copy of each part, the checkouts clean again; uninstall removes both versions\' traces', () => {
-    const old = buildOld();
-    const now = path.join(REPO, 'dist', 'cli.js');
+  (haveRelease100 ? test : test.skip)('one copy of each part, the checkouts clean again; uninstall removes both versions\' traces', () => {
+    const old = buildRelease100();
+    const now = CLI;
     const { home } = makeRoot();
     const tmuxCheckout = installOhMyTmux(home);
     const zshCheckout = installOhMyZsh(home);

@@ -63,108 +63,7 @@ export function api(home: string): Api {
   return { home, he: homeEnv(home, env), ctx: buildContext(home, true), state: new StateDir(stateDir), stateDir };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Tree snapshots
-
-export type Entry =
-  | { kind: 'file'; mode: number; data: Buffer }
-  | { kind: 'dir'; mode: number }
-  | { kind: 'link'; target: string }
-  | { kind: 'other'; mode: number };
-
-export type Tree = Map<string, Entry>;
-
-/**
- * Every entry under `root` (not following symlinks), keyed by its path relative to root.
- * Absolute symlink targets inside root are written as <root>/..., so trees of two roots compare.
- * `exclude` drops those relative paths and everything below them.
- */
-export function snapshot(root: string, exclude: string[] = []): Tree {
-  const tree: Tree = new Map();
-  const walk = (dir: string): void => {
-    for (const name of fs.readdirSync(dir).sort()) {
-      const abs = path.join(dir, name);
-      const rel = path.relative(root, abs);
-      if (exclude.some((e) => rel === e || rel.startsWith(`${e}/`))) continue;
-      const st = fs.lstatSync(abs);
-      if (st.isSymbolicLink()) {
-        const target = fs.readlinkSync(abs);
-        tree.set(rel, { kind: 'link', target: target.startsWith(`${root}/`) ? `<root>/${target.slice(root.length + 1)}` : target });
-      } else if (st.isDirectory()) {
-        tree.set(rel, { kind: 'dir', mode: st.mode & 0o7777 });
-        walk(abs);
-      } else if (st.isFile()) {
-        tree.set(rel, { kind: 'file', mode: st.mode & 0o7777, data: fs.readFileSync(abs) });
-      } else {
-        tree.set(rel, { kind: 'other', mode: st.mode & 0o7777 });
-      }
-    }
-  };
-  walk(root);
-  return tree;
-}
-
-function describeEntry(e: Entry | undefined): string {
-  if (!e) return 'absent';
-  switch (e.kind) {
-    case 'file':
-      return `file mode ${e.mode.toString(8)} ${e.data.length} bytes`;
-    case 'dir':
-      return `dir mode ${e.mode.toString(8)}`;
-    case 'link':
-      return `symlink -> ${e.target}`;
-    default:
-      return `special mode ${e.mode.toString(8)}`;
-  }
-}
-
-function firstDifference(a: Buffer, b: Buffer): string {
-  let i = 0;
-  while (i < a.length && i < b.length && a[i] === b[i]) i += 1;
-  const show = (buf: Buffer) => JSON.stringify(buf.subarray(Math.max(0, i - 20), i + 40).toString('latin1'));
-  return `first difference at byte ${i}: ${show(a)} vs ${show(b)}`;
-}
-
-/** Human-readable differences between two trees; [] when they are identical. */
-export function treeDiff(actual: Tree, expected: Tree): string[] {
-  const out: string[] = [];
-  const keys = [...new Set([...actual.keys(), ...expected.keys()])].sort();
-  for (const k of keys) {
-    const a = actual.get(k);
-    const e = expected.get(k);
-    if (!a || !e || a.kind !== e.kind) {
-      out.push(`${k}: actual ${describeEntry(a)}, expected ${describeEntry(e)}`);
-      continue;
-    }
-    if (a.kind === 'link' && e.kind === 'link' && a.target !== e.target) out.push(`${k}: ${describeEntry(a)}, expected ${describeEntry(e)}`);
-    if ((a.kind === 'dir' || a.kind === 'file' || a.kind === 'other') && a.mode !== (e as { mode: number }).mode) {
-      out.push(`${k}: mode ${a.mode.toString(8)}, expected ${(e as { mode: number }).mode.toString(8)}`);
-    }
-    if (a.kind === 'file' && e.kind === 'file' && !a.data.equals(e.data)) {
-      out.push(`${k}: ${a.data.length} bytes, expected ${e.data.length}; ${firstDifference(a.data, e.data)}`);
-    }
-  }
-  return out;
-}
-
-/** Paths the tool may leave behind in a home: its state directory and the parents lock() made. */
-export function stateExcludes(homeRel: string): string[] {
-  const p = (s: string) => (homeRel ? path.join(homeRel, s) : s);
-  return [p('.local/state/ssh-tmux-fix')];
-}
-
-/**
- * Removes `.local/state` and `.local` from a tree when they are empty directories there and
- * absent from `before`: lock() creates them with the state directory.
- */
-export function dropStateParents(tree: Tree, before: Tree, homeRel: string): Tree {
-  const out = new Map(tree);
-  for (const rel of ['.local/state', '.local'].map((s) => (homeRel ? path.join(homeRel, s) : s))) {
-    const hasChildren = [...out.keys()].some((k) => k.startsWith(`${rel}/`));
-    if (!before.has(rel) && out.get(rel)?.kind === 'dir' && !hasChildren) out.delete(rel);
-  }
-  return out;
-}
+export * from '../support/tree';
 
 // ---------------------------------------------------------------------------------------------
 // The CLI
@@ -204,29 +103,30 @@ export interface CliResult {
 }
 
 /**
- * Runs `node dist/cli.js ...args --home home` with HOME set to the throwaway home, a PATH where
- * the shells are found, no XDG_* or ZDOTDIR from the outer environment, and TMUX_TMPDIR pointing
- * into the throwaway root so the CLI never sees (nor changes) a real tmux server.
+ * The environment every CLI run gets: HOME set to the throwaway home, a PATH where the shells are
+ * found, no XDG_* or ZDOTDIR from the outer environment, and TMUX_TMPDIR pointing into the
+ * throwaway root so the CLI never sees (nor changes) a real tmux server.
+ */
+export function cliEnv(home: string, extra: Record<string, string> = {}, owner?: { uid: number; gid?: number }): Record<string, string> {
+  const tmuxTmp = path.join(path.dirname(home), '.tmux-tmpdir');
+  fs.mkdirSync(tmuxTmp, { recursive: true, mode: 0o700 });
+  if (owner) fs.chownSync(tmuxTmp, owner.uid, owner.gid ?? owner.uid);
+  return { HOME: home, PATH: TEST_PATH, TMUX_TMPDIR: tmuxTmp, LANG: 'C.UTF-8', NO_COLOR: '1', ...extra };
+}
+
+/**
+ * Runs `node dist/cli.js ...args --home home` (or another build's CLI, `cli`) in cliEnv(home).
+ * homeArg: null leaves --home out; a string passes that instead of home.
  */
 export function runCli(
   args: string[],
-  opts: { home: string; env?: Record<string, string>; input?: string; homeArg?: string | null; uid?: number; gid?: number },
+  opts: { home: string; env?: Record<string, string>; input?: string; homeArg?: string | null; uid?: number; gid?: number; cli?: string },
 ): CliResult {
-  const tmuxTmp = path.join(path.dirname(opts.home), '.tmux-tmpdir');
-  fs.mkdirSync(tmuxTmp, { recursive: true, mode: 0o700 });
-  if (opts.uid !== undefined) fs.chownSync(tmuxTmp, opts.uid, opts.gid ?? opts.uid);
-  const env: Record<string, string> = {
-    HOME: opts.home,
-    PATH: TEST_PATH,
-    TMUX_TMPDIR: tmuxTmp,
-    LANG: 'C.UTF-8',
-    NO_COLOR: '1',
-    ...opts.env,
-  };
+  const env = cliEnv(opts.home, opts.env, opts.uid === undefined ? undefined : { uid: opts.uid, gid: opts.gid });
   const homeArg = opts.homeArg === undefined ? opts.home : opts.homeArg;
   const full = homeArg === null ? args : [...args, '--home', homeArg];
   // Another user cannot be assumed to reach the checkout (it may sit in a 0700 directory).
-  const cli = opts.uid === undefined || opts.uid === process.getuid?.() ? CLI : publicCli();
+  const cli = opts.cli ?? (opts.uid === undefined || opts.uid === process.getuid?.() ? CLI : publicCli());
   const out: SpawnSyncReturns<string> = spawnSync(process.execPath, [cli, ...full], {
     env,
     encoding: 'utf8',
@@ -237,6 +137,26 @@ export function runCli(
   });
   if (out.error) throw out.error;
   return { code: out.status, stdout: out.stdout, stderr: out.stderr };
+}
+
+/** 1.0.0, the release upgrades start from (main at this commit). */
+export const RELEASE_1_0_0 = '3aa71fe';
+export const haveRelease100 = spawnSync('git', ['-C', REPO, 'cat-file', '-e', `${RELEASE_1_0_0}^{commit}`]).status === 0;
+let release100Cli: string | undefined;
+
+/** Builds 1.0.0 from git once per test file (its sources, this checkout's node_modules); its CLI. */
+export function buildRelease100(): string {
+  if (release100Cli) return release100Cli;
+  const { root } = makeRoot('release-1.0.0');
+  const app = path.join(root, 'app');
+  fs.mkdirSync(app);
+  const archive = spawnSync('sh', ['-c', 'git -C "$1" archive "$2" | tar -x -C "$3"', 'sh', REPO, RELEASE_1_0_0, app], { encoding: 'utf8' });
+  if (archive.status !== 0) throw new Error(`git archive ${RELEASE_1_0_0} failed: ${archive.stderr}`);
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(app, 'node_modules'));
+  const tsc = spawnSync(process.execPath, [path.join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], { encoding: 'utf8' });
+  if (tsc.status !== 0) throw new Error(`building ${RELEASE_1_0_0} failed:\n${tsc.stdout}${tsc.stderr}`);
+  release100Cli = path.join(app, 'dist', 'cli.js');
+  return release100Cli;
 }
 
 let publicCopy: string | undefined;
