@@ -21,6 +21,8 @@ export interface RenderContext {
   agentDir: string;
   /** Where sshd up to OpenSSH 10.0 puts forwarded sockets. */
   forwardedGlob: string;
+  /** Where Dropbear puts forwarded sockets (it runs no ~/.ssh/rc). */
+  dropbearGlob: string;
   atomicLn: boolean;
   /** DISPLAY follows ssh -X/-Y logins into the panes (off with install --no-display). */
   display: boolean;
@@ -74,6 +76,7 @@ export function buildContext(home: string, atomicLn = detectAtomicLn(), display 
     bashInit: join(linkDir, 'init.bash'),
     agentDir: join(home, '.ssh', 'agent'),
     forwardedGlob: '/tmp/ssh-*/agent.*',
+    dropbearGlob: '/tmp/dropbear-*/auth-*',
     atomicLn,
     display,
     displayLink: displayLinkOf(home),

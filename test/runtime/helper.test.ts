@@ -32,7 +32,7 @@ interface Home {
 
 function makeHome(atomicLn = true): Home {
   const home = join(base, 'home');
-  const ctx = { ...buildContext(home, atomicLn), forwardedGlob: `${base}/tmp/ssh-*/agent.*` };
+  const ctx = { ...buildContext(home, atomicLn), forwardedGlob: `${base}/tmp/ssh-*/agent.*`, dropbearGlob: `${base}/tmp/dropbear-*/auth-*` };
   fs.mkdirSync(ctx.linkDir, { recursive: true, mode: 0o700 });
   fs.writeFileSync(ctx.helper, render('helper', ctx));
   const rc = join(home, '.ssh', 'rc');
@@ -352,5 +352,117 @@ describe.each([true, false])('atomic replacement (GNU ln -sfn: %s)', (atomicLn) 
     expect(Number(/checks=(\d+)/.exec(output)?.[1])).toBeGreaterThan(0);
     expect(fs.readdirSync(h.ctx.linkDir).sort()).toEqual(['agent.sock', 'refresh.sh']);
     expect(socks).toContain(target(h));
+  });
+});
+
+describe('ranking: forwarded with keys, forwarded, local with keys, local (a shell plugin starts a keyless ssh-agent)', () => {
+  let keyFile: string;
+  let keyDir: string;
+  beforeAll(() => {
+    keyDir = fs.mkdtempSync(join(os.tmpdir(), 'stf-rank-key-'));
+    keyFile = join(keyDir, 'id_ed25519');
+    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+  });
+  afterAll(() => fs.rmSync(keyDir, { recursive: true, force: true }));
+
+  /** A process whose comm is sshd, as the session process sshd names its socket after. */
+  function fakeSshd(): number {
+    const bin = join(base, 'bin', 'sshd');
+    if (!fs.existsSync(bin)) {
+      fs.mkdirSync(join(base, 'bin'), { recursive: true });
+      fs.copyFileSync('/bin/sleep', bin);
+      fs.chmodSync(bin, 0o755);
+    }
+    const child = spawn(bin, ['600'], { stdio: 'ignore' });
+    agents.push(child);
+    return child.pid!;
+  }
+  /** sshd's layout (agent.<pid of a live sshd>), or ssh-agent's (agent.<pid of its first process, gone>). */
+  function socketPath(kind: 'forwarded' | 'local' | 'dropbear'): string {
+    counter += 1;
+    if (kind === 'dropbear') return join(base, 'tmp', `dropbear-${counter}`, `auth-${counter}-6`);
+    const pid = kind === 'forwarded' ? fakeSshd() : 4_000_000 + counter;
+    return join(base, 'tmp', `ssh-${counter}`, `agent.${pid}`);
+  }
+  async function agent(kind: 'forwarded' | 'local' | 'dropbear', keys: boolean): Promise<string> {
+    const sock = await agentAt(socketPath(kind));
+    if (keys) spawnSync('ssh-add', ['-q', keyFile], { env: { PATH: process.env.PATH, SSH_AUTH_SOCK: sock } });
+    await new Promise((r) => setTimeout(r, 20)); // distinct mtimes: newest first
+    return sock;
+  }
+  const dangle = (h: Home) => {
+    fs.rmSync(h.ctx.link, { force: true });
+    fs.symlinkSync(join(base, 'gone.sock'), h.ctx.link);
+  };
+
+  test('a login shell whose rc started a keyless local ssh-agent leaves the link on the forwarded socket, and its record too', async () => {
+    const h = makeHome();
+    const forwarded = await agent('forwarded', true);
+    runRc(h, { SSH_AUTH_SOCK: forwarded, SSH_TTY: '/dev/pts/4' });
+    const plugin = await agent('local', false);
+    const out = runHelper(h, 'login', { SSH_AUTH_SOCK: plugin, SSH_TTY: '/dev/pts/4' });
+    expect(out.stdout + out.stderr).toBe('');
+    expect(target(h)).toBe(forwarded);
+    expect(fs.readFileSync(join(h.ctx.clientDir, 'pts.4'), 'utf8')).toBe(`${forwarded}\n`);
+    // Not even a local agent with keys replaces a forwarded socket, with keys or without.
+    const keyless = await agent('forwarded', false);
+    runRc(h, { SSH_AUTH_SOCK: keyless, SSH_TTY: '/dev/pts/5' });
+    runHelper(h, 'login', { SSH_AUTH_SOCK: await agent('local', true), SSH_TTY: '/dev/pts/5' });
+    expect(target(h)).toBe(keyless);
+  });
+
+  test('a login shell with a local agent, the link dead: a forwarded socket that answers (Dropbear, no rc) wins; with none, its own agent', async () => {
+    const h = makeHome();
+    const dropbear = await agent('dropbear', true);
+    const plugin = await agent('local', false);
+    dangle(h);
+    runHelper(h, 'login', { SSH_AUTH_SOCK: plugin });
+    expect(target(h)).toBe(dropbear);
+    // A desktop: no forwarded socket at all; the shell's own agent takes the link.
+    agents[0].kill('SIGKILL');
+    fs.rmSync(dropbear);
+    await agent('local', true);
+    const own = await agent('local', true);
+    const older = await agent('local', false);
+    dangle(h);
+    runHelper(h, 'login', { SSH_AUTH_SOCK: own });
+    expect(target(h)).toBe(own);
+    // Offered a keyless one while the link is on a local agent with keys: the keys win.
+    runHelper(h, 'login', { SSH_AUTH_SOCK: older });
+    expect(target(h)).toBe(own);
+  });
+
+  test('heal: forwarded with keys, then forwarded, then local with keys, then local; interactive logins before exec sessions', async () => {
+    const h = makeHome();
+    const interactive = await agent('forwarded', true);
+    runRc(h, { SSH_AUTH_SOCK: interactive, SSH_TTY: '/dev/pts/1' });
+    const exec = await agent('forwarded', true);
+    const forwardedKeyless = await agent('forwarded', false);
+    const localKeys = await agent('local', true);
+    const localKeyless = await agent('local', false);
+    const steps: [string, string][] = [];
+    for (const expected of [interactive, exec, forwardedKeyless, localKeys, localKeyless]) {
+      dangle(h);
+      runHelper(h, 'heal', {});
+      steps.push([expected, target(h) ?? '(none)']);
+      fs.rmSync(expected); // that connection closed
+    }
+    expect(steps.map(([, got]) => got)).toEqual(steps.map(([want]) => want));
+  });
+
+  test('heal moves the link off a local agent without keys once a forwarded one answers; a local agent with keys stays', async () => {
+    const h = makeHome();
+    const plugin = await agent('local', false);
+    fs.symlinkSync(plugin, h.ctx.link);
+    runHelper(h, 'heal', {});
+    expect(target(h)).toBe(plugin);
+    const forwarded = await agent('forwarded', false);
+    runHelper(h, 'heal', {});
+    expect(target(h)).toBe(forwarded);
+    const keys = await agent('local', true);
+    fs.rmSync(h.ctx.link);
+    fs.symlinkSync(keys, h.ctx.link);
+    runHelper(h, 'heal', {});
+    expect(target(h)).toBe(keys);
   });
 });
