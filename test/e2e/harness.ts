@@ -269,6 +269,32 @@ export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: st
   return { port, logFile, stop: () => stopChild(child, 'SIGTERM') };
 }
 
+/**
+ * A private Dropbear server on 127.0.0.1 (Alpine's and embedded systems' sshd): it runs no
+ * ~/.ssh/rc and puts forwarded agent sockets at /tmp/dropbear-XXXXXXXX/auth-XXXXXXXX-N.
+ * -F stays in the foreground (stopped by its pid), -E logs to stderr (into logFile), -s refuses
+ * passwords, -m prints no motd; the host key is made with dropbearkey.
+ */
+export async function startDropbear(): Promise<Sshd> {
+  const dir = privateDir('dropbear');
+  const port = await freePort();
+  const logFile = path.join(dir, 'dropbear.log');
+  const key = path.join(dir, 'dropbear_ed25519_host_key');
+  mustRun('dropbearkey', ['-t', 'ed25519', '-f', key]);
+  const log = fs.openSync(logFile, 'a');
+  const child = spawn('/usr/sbin/dropbear', ['-F', '-E', '-s', '-m', '-p', `127.0.0.1:${port}`, '-r', key, '-P', path.join(dir, 'dropbear.pid')], {
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log);
+  ownedChildren.add(child);
+  const text = () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '(no log)');
+  await until(`dropbear to accept connections on port ${port}`, async () => {
+    if (child.exitCode !== null) throw new Error(`dropbear exited with ${child.exitCode}:\n${text()}`);
+    return (await portAccepts(port)) || undefined;
+  }, DEFAULT_WAIT_MS, text);
+  return { port, logFile, stop: () => stopChild(child, 'SIGTERM') };
+}
+
 /** Every node a login could run: the test's own and any on the users' PATH, by real path. */
 function nodeBinaries(): string[] {
   const found = [process.execPath, ...USER_PATH.split(':').map((d) => path.join(d, 'node'))].filter((f) => fs.existsSync(f));
@@ -496,7 +522,19 @@ export async function startAgent(): Promise<Agent> {
 // ---------------------------------------------------------------------------------------------
 // ssh logins
 
-/** Forwarded agent sockets sshd currently holds for the user (OpenSSH <= 10.0 and >= 10.1 layouts). */
+/**
+ * sshd names a forwarded socket agent.<pid of its session process>; a local ssh-agent (a shell
+ * plugin's) uses the same layout with the pid of its first process, gone once it has forked.
+ */
+function sshdPid(pid: string): boolean {
+  try {
+    return /^sshd(-session)?$/.test(fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+  } catch {
+    return false;
+  }
+}
+
+/** Forwarded agent sockets sshd currently holds for the user (OpenSSH <= 10.0 and >= 10.1 layouts, Dropbear's). */
 export function liveAgentSockets(user: TestUser): string[] {
   const found: string[] = [];
   const isSocket = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false })?.isSocket() ?? false;
@@ -511,15 +549,16 @@ export function liveAgentSockets(user: TestUser): string[] {
   };
   for (const entry of fs.readdirSync('/tmp')) {
     const dir = path.join('/tmp', entry);
-    if (!entry.startsWith('ssh-') || fs.lstatSync(dir, { throwIfNoEntry: false })?.uid !== user.uid) continue;
+    const prefix = entry.startsWith('ssh-') ? 'agent.' : entry.startsWith('dropbear-') ? 'auth-' : undefined;
+    if (!prefix || fs.lstatSync(dir, { throwIfNoEntry: false })?.uid !== user.uid) continue;
     for (const name of list(dir)) {
-      if (name.startsWith('agent.') && isSocket(path.join(dir, name))) found.push(path.join(dir, name));
+      if (name.startsWith(prefix) && isSocket(path.join(dir, name)) && (prefix !== 'agent.' || sshdPid(name.slice(prefix.length)))) found.push(path.join(dir, name));
     }
   }
   const agentDir = path.join(user.home, '.ssh', 'agent');
   if (fs.existsSync(agentDir)) {
     for (const name of list(agentDir)) {
-      if (isSocket(path.join(agentDir, name))) found.push(path.join(agentDir, name));
+      if (isSocket(path.join(agentDir, name)) && !/^s\.[^.]+\.agent\./.test(name)) found.push(path.join(agentDir, name));
     }
   }
   return found;
