@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';
 import { TOOL, VERSION, displayLinkOf, linkDirOf, linkOf } from './context';
 import { StfError } from './errors';
@@ -22,6 +22,25 @@ export interface Finding {
 function agentAnswer(sock: string): 0 | 1 | 2 {
   const out = spawnSync('ssh-add', ['-l'], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore', timeout: 5000 });
   return out.status === 0 ? 0 : out.status === 1 ? 1 : 2;
+}
+
+/**
+ * Forwarded by an SSH server, or a local ssh-agent's? The helper's rule (docs/how-it-works.md,
+ * "Ranking the candidates"): sshd names /tmp/ssh-XXXX/agent.<pid> after its session process,
+ * ssh-agent after its own first process, gone once it forked; 10.1's s.<H>.sshd.<R> against
+ * s.<H>.agent.<R>; Dropbear's /tmp/dropbear-XXXX/auth-XXXX are all forwarded.
+ */
+export function isForwarded(sock: string, home: string): boolean {
+  const openssh = /^\/tmp\/ssh-[^/]+\/agent\.(\d+)$/.exec(sock);
+  if (openssh) {
+    try {
+      return /^sshd(-session)?$/.test(fs.readFileSync(`/proc/${openssh[1]}/comm`, 'utf8').trim());
+    } catch {
+      return false;
+    }
+  }
+  if (/^\/tmp\/dropbear-[^/]+\/auth-[^/]+$/.test(sock)) return true;
+  return dirname(sock) === join(home, '.ssh', 'agent') && /^s\.[^.]+\.sshd\./.test(basename(sock));
 }
 
 function isSocket(path: string): boolean {
@@ -136,6 +155,15 @@ export function linkFindings(home: string): Finding[] {
   }
   const answer = agentAnswer(link);
   if (answer === 0) return [{ id: 'link', level: 'ok', message: `the agent link reaches an agent with keys (${target})` }];
+  if (answer === 1 && !isForwarded(target, home)) {
+    // A local ssh-agent (a shell plugin's): ssh-add on the laptop would change nothing here.
+    return [{
+      id: 'link',
+      level: 'warn',
+      message: `the agent link reaches a local ssh-agent on this host that holds no keys (${target}), not a forwarded one`,
+      fix: 'log in with ssh -A from the machine that holds your keys (the link moves to that login), or add a key to this agent with ssh-add here',
+    }];
+  }
   if (answer === 1) return [{ id: 'link', level: 'warn', message: `the agent link reaches an agent that holds no keys (${target})`, fix: 'run ssh-add on your own machine' }];
   return [{ id: 'link', level: 'fail', message: `no agent answers on the agent link (${target})`, fix: 'log in again with ssh -A' }];
 }
@@ -163,6 +191,15 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
     findings.push({ id: 'shell-sock', level: 'fail', message: `this shell's SSH_AUTH_SOCK (${sock}) is stale: the socket is gone`, fix: useLink });
   } else if (pane && sock !== link) {
     findings.push({ id: 'shell-sock', level: 'warn', message: `this ${pane.name} pane uses ${sock}, not the agent link; it breaks when that connection closes${pane.copiesEnvironmentAtAttach ? '' : ` (${pane.name} gives no pane a new login's socket)`}`, fix: useLink });
+  } else if (sock !== link && !isForwarded(sock, he.home) && agentAnswer(sock) === 1 && isSocket(link) && agentAnswer(link) === 0) {
+    // oh-my-zsh's ssh-agent plugin, or eval $(ssh-agent) in an rc file: a keyless local agent
+    // in this shell while the link reaches the forwarded keys (the link stays there).
+    findings.push({
+      id: 'shell-sock',
+      level: 'warn',
+      message: `this shell uses a local ssh-agent without keys (${sock}, started by a shell plugin or an rc file's ssh-agent), while the agent link reaches an agent with keys`,
+      fix: useLink,
+    });
   } else {
     findings.push({ id: 'shell-sock', level: 'ok', message: `this shell's SSH_AUTH_SOCK is live (${sock})` });
   }

@@ -1,6 +1,8 @@
 /** doctor's file-based findings, against real files in a throwaway home. */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isForwarded } from '../../src/doctor';
 import { ensureBuilt, makeRoot, removeAllRoots, runCli } from './helpers';
 
 beforeAll(ensureBuilt);
@@ -59,4 +61,27 @@ test('doctor names the recorded X11 login; uninstall removes the DISPLAY link an
   expect(runCli(['uninstall', '--yes'], { home }).code).toBe(0);
   expect(fs.existsSync(path.join(linkDir, 'display'))).toBe(false);
   expect(fs.existsSync(path.join(linkDir, 'displays'))).toBe(false);
+});
+
+test('the agent link on a local ssh-agent without keys: doctor says so, and does not send the user to ssh-add on the laptop', () => {
+  const { home } = makeRoot();
+  const dir = fs.mkdtempSync('/tmp/ssh-stfunit');
+  // ssh-agent's own layout: agent.<pid of its first process>, gone once it forked.
+  const sock = path.join(dir, 'agent.4999999');
+  const agent = spawnSync('ssh-agent', ['-a', sock], { encoding: 'utf8' });
+  const pid = /SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1];
+  try {
+    fs.mkdirSync(path.join(home, '.ssh', 'ssh-tmux-fix'), { recursive: true, mode: 0o700 });
+    fs.symlinkSync(sock, path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock'));
+    const link = (JSON.parse(runCli(['doctor', '--json'], { home }).stdout) as Report).findings.find((f) => f.id === 'link');
+    expect(link).toMatchObject({ level: 'warn', message: expect.stringContaining('a local ssh-agent on this host that holds no keys') });
+    expect(link!.fix).not.toMatch(/your own machine/);
+    expect(isForwarded(sock, home)).toBe(false);
+    expect(isForwarded('/tmp/dropbear-620c2811/auth-7dcc087b-6', home)).toBe(true);
+    expect(isForwarded(path.join(home, '.ssh', 'agent', 's.abcdefghij.sshd.xyz'), home)).toBe(true);
+    expect(isForwarded(path.join(home, '.ssh', 'agent', 's.abcdefghij.agent.xyz'), home)).toBe(false);
+  } finally {
+    if (pid) process.kill(Number(pid));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
