@@ -8,40 +8,30 @@
  * client that attached last keeps the link, whoever types (said in docs/how-it-works.md).
  */
 import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import {
   Agent,
   Shell,
   SshSession,
   Sshd,
   TestUser,
+  attachedClients,
   authorize,
   clientTail,
   createUser,
   describeE2E,
   diagnose,
+  keyFingerprint,
   runCli,
   sessionPane,
-  sleep,
   sshLogin,
   startAgent,
   startSshd,
-  tmux,
-  until,
+  typedAtClient,
 } from './harness';
 
 const TMUX_VERSION = (spawnSync('tmux', ['-V'], { encoding: 'utf8' }).stdout ?? '').trim().replace(/^tmux /, '');
 /** client-active exists from tmux 3.3 on (a "next-3.x" build counts as new). */
 const HAS_CLIENT_ACTIVE = /^next-/.test(TMUX_VERSION) || Number.parseFloat(TMUX_VERSION) >= 3.3;
-
-/** The SHA256 fingerprint of an agent's key, as `ssh-add -l` prints it. */
-function fingerprint(agent: Agent): string {
-  const out = spawnSync('ssh-keygen', ['-lf', agent.publicKeyFile], { encoding: 'utf8' }).stdout;
-  const m = /SHA256:\S+/.exec(out);
-  if (!m) throw new Error(`no fingerprint for ${agent.publicKeyFile}: ${out}`);
-  return m[0];
-}
 
 describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
   let sshd: Sshd;
@@ -58,31 +48,6 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
     await sshd?.stop();
   });
 
-  let counter = 0;
-  /**
-   * Types `ssh-add -l` at one client's keyboard, the way a person does (the line, a moment,
-   * then Enter), and returns the fingerprint the pane's command reached. The same line works
-   * in bash, zsh and fish.
-   */
-  async function typedAt(user: TestUser, client: SshSession): Promise<string> {
-    const out = path.join(user.workDir, `typed-${++counter}`);
-    client.type(`ssh-add -l >${out} 2>&1; touch ${out}.done`);
-    // A person takes longer than this between the first key and Enter; the hook runs at the
-    // first key, in the background.
-    await sleep(1000);
-    client.type('\r');
-    await until(`the line typed at a client to run (${out})`, () => (fs.existsSync(`${out}.done`) ? true : undefined));
-    const said = fs.readFileSync(out, 'utf8');
-    return /SHA256:\S+/.exec(said)?.[0] ?? `(no key: ${said.trim()})`;
-  }
-
-  async function attachedClients(user: TestUser, n: number): Promise<void> {
-    await until(`${n} clients attached`, async () => {
-      const r = await tmux(user, ['list-clients', '-F', '#{client_tty}']);
-      return r.stdout.split('\n').filter(Boolean).length === n ? true : undefined;
-    });
-  }
-
   /** A user both machines' keys log in as, with the fix installed, and each key's fingerprint. */
   async function installedForBothKeys(shell: Shell): Promise<{ user: TestUser; fromLaptop: string; fromDesktop: string }> {
     const user = createUser(shell);
@@ -93,7 +58,7 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
       user.cleanup();
       throw new Error(`install failed (${r.code}):\n${r.stdout}${r.stderr}`);
     }
-    return { user, fromLaptop: fingerprint(laptop), fromDesktop: fingerprint(desktop) };
+    return { user, fromLaptop: keyFingerprint(laptop), fromDesktop: keyFingerprint(desktop) };
   }
 
   const SHELLS: Shell[] = ['bash', 'zsh', 'fish'];
@@ -110,7 +75,7 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
       const seen: string[] = [];
       const want: string[] = [];
       for (const [client, name] of [[a, 'laptop'], [b, 'desktop'], [a, 'laptop'], [a, 'laptop'], [b, 'desktop']] as const) {
-        seen.push(`${name}: ${await typedAt(user, client)}`);
+        seen.push(`${name}: ${await typedAtClient(user, client)}`);
         // Older tmux has no client-active hook: the client that attached last (the desktop)
         // keeps the link, whoever types.
         const reaches = HAS_CLIENT_ACTIVE ? name : 'desktop';
@@ -141,13 +106,13 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
 
       // tmux runs client-active when a client becomes the latest of its window; each session's
       // window has only its own client, so typing at the other machine moves nothing.
-      const seen = [`laptop: ${await typedAt(user, a)}`, `desktop: ${await typedAt(user, b)}`];
+      const seen = [`laptop: ${await typedAtClient(user, a)}`, `desktop: ${await typedAtClient(user, b)}`];
       // The laptop detaches and attaches again: now it holds the link, for both sessions.
       a.type('\x02d');
       await attachedClients(user, 1);
       a.type('tmux attach -t one\r');
       await attachedClients(user, 2);
-      seen.push(`laptop: ${await typedAt(user, a)}`, `desktop: ${await typedAt(user, b)}`);
+      seen.push(`laptop: ${await typedAtClient(user, a)}`, `desktop: ${await typedAtClient(user, b)}`);
       const want = [`laptop: ${fromDesktop}`, `desktop: ${fromDesktop}`, `laptop: ${fromLaptop}`, `desktop: ${fromLaptop}`];
       if (JSON.stringify(seen) !== JSON.stringify(want)) {
         throw new Error(

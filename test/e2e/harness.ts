@@ -764,6 +764,42 @@ export function paneHop(user: TestUser, target: string, hopUser: TestUser, sshd:
 }
 
 // ---------------------------------------------------------------------------------------------
+// Two machines at one tmux server: keys typed at each client
+
+/** The SHA256 fingerprint of an agent's key, as `ssh-add -l` prints it. */
+export function keyFingerprint(agent: Agent): string {
+  const out = spawnSync('ssh-keygen', ['-lf', agent.publicKeyFile], { encoding: 'utf8' }).stdout;
+  const m = /SHA256:\S+/.exec(out);
+  if (!m) throw new Error(`no fingerprint for ${agent.publicKeyFile}: ${out}`);
+  return m[0];
+}
+
+/**
+ * Types `ssh-add -l` at one client's keyboard, the way a person does (the line, a moment, then
+ * Enter), and returns the fingerprint the pane's command reached. The same line works in bash,
+ * zsh and fish.
+ */
+export async function typedAtClient(user: TestUser, client: SshSession): Promise<string> {
+  const out = path.join(user.workDir, `typed-${randomBytes(4).toString('hex')}`);
+  client.type(`ssh-add -l >${out} 2>&1; touch ${out}.done`);
+  // A person takes longer than this between the first key and Enter; the hook runs at the
+  // first key, in the background.
+  await sleep(1000);
+  client.type('\r');
+  await until(`the line typed at a client to run (${out})`, () => (fs.existsSync(`${out}.done`) ? true : undefined));
+  const said = fs.readFileSync(out, 'utf8');
+  return /SHA256:\S+/.exec(said)?.[0] ?? `(no key: ${said.trim()})`;
+}
+
+/** Waits until the user's tmux server has n clients attached. */
+export async function attachedClients(user: TestUser, n: number): Promise<void> {
+  await until(`${n} clients attached`, async () => {
+    const r = await tmux(user, ['list-clients', '-F', '#{client_tty}']);
+    return r.stdout.split('\n').filter(Boolean).length === n ? true : undefined;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Diagnostics for failure messages
 
 /** The last lines the client showed, blank lines dropped (tmux redraws a whole screen). */

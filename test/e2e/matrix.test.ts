@@ -21,11 +21,13 @@ import {
   TestUser,
   appDir,
   authorize,
+  attachedClients,
   clientTail,
   createUser,
   describeE2E,
   diagnose,
   installClassicRecipe,
+  keyFingerprint,
   liveAgentSockets,
   newWindow,
   paneAgentWorks,
@@ -38,6 +40,7 @@ import {
   sshLogin,
   startAgent,
   startSshd,
+  typedAtClient,
   tmux,
   until,
   waitAttached,
@@ -58,6 +61,7 @@ const ROW = {
   insideTmux: '5. installed from inside tmux',
   tmux36: '6. update-environment of tmux 3.6',
   tmux37: '6. update-environment of tmux 3.7',
+  twoMachines: '7. two machines on one session, typing at each',
 } as const;
 type Row = (typeof ROW)[keyof typeof ROW];
 
@@ -78,6 +82,9 @@ const CLASSIC_EXPECTED: Record<Row, boolean> = {
   // WAYLAND_DISPLAY, XDG_SESSION_TYPE) are no longer updated at attach.
   [ROW.tmux36]: false,
   [ROW.tmux37]: false,
+  // Its only rule is "the newest login takes the link": whatever is typed at the machine that
+  // attached first reaches the other machine's agent.
+  [ROW.twoMachines]: false,
 };
 
 const results = new Map<string, 'pass' | 'FAIL' | 'error'>();
@@ -191,10 +198,13 @@ function homeSnapshot(home: string): Tree {
 
 describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () => {
   let agent: Agent;
+  /** A second machine's agent, with a key of its own (case 7). */
+  let desktop: Agent;
   let hop: TestUser;
 
   beforeAll(async () => {
     agent = await startAgent();
+    desktop = await startAgent();
     hop = createUser('bash');
     authorize(hop, agent.publicKey);
   });
@@ -202,6 +212,7 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
   afterAll(async () => {
     hop?.cleanup();
     await agent?.stop();
+    await desktop?.stop();
     report();
   });
 
@@ -603,6 +614,32 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         };
       });
     }, CASE_TIMEOUT);
+    // ---- Case 7. Breaks if the link stays with the newest login instead of following the
+    // keyboard (the client-active hook -> helper `client` -> that client's recorded socket).
+    test.each(GRID)(`${ROW.twoMachines}: %s, %s`, async (shell, mode) => {
+      await cell(ROW.twoMachines, shell, mode, async (user) => {
+        authorize(user, desktop.publicKey);
+        await installMode(user, mode);
+        const { client: laptop, pane } = await loginWithTmux(user, sshd);
+        const desk = await sshLogin(user, sshd, desktop, { tty: true, forwardAgent: true });
+        desk.type('tmux attach -t main\r');
+        await attachedClients(user, 2);
+        const keys = { laptop: keyFingerprint(agent), desktop: keyFingerprint(desktop) };
+        const typed: string[] = [];
+        let ok = true;
+        for (const [client, name] of [[laptop, 'laptop'], [desk, 'desktop'], [laptop, 'laptop']] as const) {
+          const reached = await typedAtClient(user, client);
+          ok &&= reached === keys[name];
+          typed.push(`typed at the ${name}: reached ${reached === keys.laptop ? 'the laptop' : reached === keys.desktop ? 'the desktop' : reached}`);
+        }
+        return {
+          ok,
+          detail: [`ssh-add -l typed in the shared pane, in turn (laptop ${keys.laptop}, desktop ${keys.desktop}):`, ...typed],
+          diag: () => diagnose(user, sshd, [pane]),
+          note: 'a command typed at one machine reached the other machine\'s agent',
+        };
+      });
+    }, CASE_TIMEOUT);
   });
 
   // -------------------------------------------------------------------------------------------
@@ -677,7 +714,8 @@ function comparisonDoc(): string | null {
     'file; a normal run checks it is current). "pass" means ' +
     'the agent works where the scenario needs it (and, for case 4, that uninstall restores the home byte for byte; ' +
     'for case 5, that the line the install prints runs cleanly; for case 6, that the user\'s update-environment ' +
-    'entries survive).\n\n' +
+    'entries survive; for case 7, that `ssh-add -l` typed in turn at two ssh -A clients, each with its own agent and ' +
+    'key, attached to one session, reaches the agent of the machine it was typed at).\n\n' +
     `${table}\n` +
     (oursNotes.length ? `\nWhere ssh-tmux-fix fails:\n\n${oursNotes.join('\n')}\n` : '') +
     '\nAlso end to end, in `test/e2e/x11-burst.test.ts`: with `ssh -X`/`-Y`, the classic recipe\'s ' +
