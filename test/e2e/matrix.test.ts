@@ -39,6 +39,7 @@ import {
   sshExec,
   sshLogin,
   startAgent,
+  startDropbear,
   startSshd,
   typedAtClient,
   tmux,
@@ -62,6 +63,7 @@ const ROW = {
   tmux36: '6. update-environment of tmux 3.6',
   tmux37: '6. update-environment of tmux 3.7',
   twoMachines: '7. two machines on one session, typing at each',
+  dropbear: '8. Dropbear server (no ~/.ssh/rc)',
 } as const;
 type Row = (typeof ROW)[keyof typeof ROW];
 
@@ -85,6 +87,8 @@ const CLASSIC_EXPECTED: Record<Row, boolean> = {
   // Its only rule is "the newest login takes the link": whatever is typed at the machine that
   // attached first reaches the other machine's agent.
   [ROW.twoMachines]: false,
+  // Dropbear never runs ~/.ssh/rc, the recipe's only refresh path: the link is never made.
+  [ROW.dropbear]: false,
 };
 
 const results = new Map<string, 'pass' | 'FAIL' | 'error'>();
@@ -668,6 +672,31 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
             `link once each login shell was up -> ${seed.linkAfterLogins.map((l) => l ?? '(no link)').join(', ')}; the logins' sockets ${seed.sockets.join(', ')}`,
           ],
           diag: async () => `--- second login (tail):\n${clientTail(seed.second)}\n${await diagnose(user, sshd, [seed.oldPane, seed.newPane])}`,
+        };
+      });
+    }, CASE_TIMEOUT);
+  });
+
+  // -------------------------------------------------------------------------------------------
+  describe('Dropbear server', () => {
+    let dropbear: Sshd;
+    beforeAll(async () => {
+      dropbear = await startDropbear();
+    });
+    afterAll(async () => {
+      await dropbear?.stop();
+    });
+
+    // ---- Case 8. Breaks if only ~/.ssh/rc points the link (Dropbear runs none) or the scan does
+    // not know Dropbear's sockets (/tmp/dropbear-*/auth-*).
+    test.each(GRID)(`${ROW.dropbear}: %s, %s`, async (shell, mode) => {
+      await cell(ROW.dropbear, shell, mode, async (user) => {
+        await installMode(user, mode);
+        const seed = await seedScenario(user, dropbear, linkOf(user, mode));
+        return {
+          ok: seed.ok,
+          detail: [...seed.detail, `link once each login was up -> ${seed.linkAfterLogins.map((l) => l ?? '(no link)').join(', ')}`],
+          diag: () => diagnose(user, dropbear, [seed.oldPane, seed.newPane]),
         };
       });
     }, CASE_TIMEOUT);
