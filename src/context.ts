@@ -40,6 +40,11 @@ export interface RenderContext {
   zshInit: string;
   /** The install's own tmux file, sourced (source-file -q) by the line in the tmux config. */
   tmuxInit: string;
+  /**
+   * The ~/.ssh/rc block is in a file the install created: it runs /etc/ssh/sshrc, which sshd
+   * ran instead before the file existed (sshd(8), SSHRC). Set per file by the planner.
+   */
+  ownsRc: boolean;
 }
 
 export function linkDirOf(home: string): string {
@@ -86,6 +91,7 @@ export function buildContext(home: string, atomicLn = detectAtomicLn(), display 
     system: false,
     zshInit: '',
     tmuxInit: join(linkDir, 'tmux.conf'),
+    ownsRc: false,
   };
 }
 

@@ -75,8 +75,10 @@ export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Par
     if (planned.has(state.realPath)) continue;
     planned.add(state.realPath);
     const content = latin1(state.content);
-    const body = bodyOf(render(target.template, ctx));
     const block = singleBlock(state);
+    // A ~/.ssh/rc the install creates (or created: the block says so) takes /etc/ssh/sshrc's turn.
+    const ownsRc = target.template === 'ssh-rc' && !ctx.system && (block ? block.created : !state.exists);
+    const body = bodyOf(render(target.template, { ...ctx, ownsRc }));
     if (target.owned && state.exists && !block) {
       throw new StfError(
         `${target.path} exists and was not written by ${TOOL}; nothing was changed.\n  next step: move it aside, then run the command again`,

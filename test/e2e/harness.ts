@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { SYSTEM_PARTS, systemPaths, systemTargets } from '../../src/system';
 import { copyAppTo } from '../support/app';
 
 /** Only root can add users and run sshd with its own config, so the e2e suite needs root. */
@@ -473,6 +474,48 @@ export function runCliAsRoot(args: string[]): RunResult {
     encoding: 'utf8',
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine's own system files (install --system, an admin's /etc/ssh/sshrc)
+
+/** Every system path install --system may create or change, and the directories it may make. */
+export const SYSTEM_FILES: string[] = systemTargets(systemPaths({}), SYSTEM_PARTS).map((t) => t.path);
+const SYSTEM_DIRS = ((p) => [p.libDir, p.stateDir, path.dirname(p.profileD), path.dirname(p.fishConfD), path.dirname(p.zshrc)])(systemPaths({}));
+
+export interface SavedSystem {
+  files: { path: string; bytes: Buffer | null; mode: number }[];
+  dirs: string[];
+}
+
+/**
+ * The bytes and modes of SYSTEM_FILES (/etc/ssh/sshrc among them), to put back with
+ * restoreSystemFiles in afterAll. A test that changes them is seen by every sshd and shell of
+ * the machine while it runs: on a machine where other suites run at once, run it in a private
+ * mount namespace with /etc, /usr/local/lib and /var/lib overlaid (test/e2e/system.test.ts).
+ */
+export function saveSystemFiles(): SavedSystem {
+  const files = SYSTEM_FILES.map((p) => {
+    const st = fs.lstatSync(p, { throwIfNoEntry: false });
+    return { path: p, bytes: st ? fs.readFileSync(p) : null, mode: st ? st.mode & 0o7777 : 0 };
+  });
+  return { files, dirs: SYSTEM_DIRS.filter((d) => fs.existsSync(d)) };
+}
+
+export function restoreSystemFiles(saved: SavedSystem): void {
+  for (const f of saved.files) {
+    if (f.bytes === null) {
+      fs.rmSync(f.path, { force: true });
+    } else {
+      fs.mkdirSync(path.dirname(f.path), { recursive: true });
+      fs.writeFileSync(f.path, f.bytes);
+      fs.chmodSync(f.path, f.mode);
+    }
+  }
+  // Innermost first: what did not exist before goes.
+  for (const d of [...SYSTEM_DIRS].sort((a, b) => b.length - a.length)) {
+    if (!saved.dirs.includes(d)) fs.rmSync(d, { recursive: true, force: true });
+  }
 }
 
 /** Throws with both streams unless the run exited 0. */

@@ -17,9 +17,11 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SYSTEM_PARTS, systemPaths, systemTargets } from '../../src/system';
+import { systemPaths } from '../../src/system';
 import {
   Agent,
+  SYSTEM_FILES,
+  SavedSystem,
   Shell,
   Sshd,
   TestUser,
@@ -32,8 +34,10 @@ import {
   paneAgentWorks,
   paneRun,
   paneTypeLine,
+  restoreSystemFiles,
   runCli,
   runCliAsRoot,
+  saveSystemFiles,
   sessionPane,
   sshLogin,
   startAgent,
@@ -43,39 +47,7 @@ import {
 } from './harness';
 
 const PATHS = systemPaths({});
-/** Every system path install --system may create or change, and the directories it may make. */
-const FILES = systemTargets(PATHS, SYSTEM_PARTS).map((t) => t.path);
-const DIRS = [PATHS.libDir, PATHS.stateDir, path.dirname(PATHS.profileD), path.dirname(PATHS.fishConfD), path.dirname(PATHS.zshrc)];
-
-interface Saved {
-  path: string;
-  bytes: Buffer | null;
-  mode: number;
-}
-
-function save(): { files: Saved[]; dirs: string[] } {
-  const files = FILES.map((p) => {
-    const st = fs.lstatSync(p, { throwIfNoEntry: false });
-    return { path: p, bytes: st ? fs.readFileSync(p) : null, mode: st ? st.mode & 0o7777 : 0 };
-  });
-  return { files, dirs: DIRS.filter((d) => fs.existsSync(d)) };
-}
-
-function restore(saved: { files: Saved[]; dirs: string[] }): void {
-  for (const f of saved.files) {
-    if (f.bytes === null) {
-      fs.rmSync(f.path, { force: true });
-    } else {
-      fs.mkdirSync(path.dirname(f.path), { recursive: true });
-      fs.writeFileSync(f.path, f.bytes);
-      fs.chmodSync(f.path, f.mode);
-    }
-  }
-  // Innermost first: what did not exist before goes.
-  for (const d of [...DIRS].sort((a, b) => b.length - a.length)) {
-    if (!saved.dirs.includes(d)) fs.rmSync(d, { recursive: true, force: true });
-  }
-}
+const FILES = SYSTEM_FILES;
 
 const sha = (p: string): string => (fs.existsSync(p) ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : 'absent');
 const shas = (): Record<string, string> => Object.fromEntries(FILES.map((p) => [p, sha(p)]));
@@ -126,12 +98,12 @@ async function seedStory(user: TestUser, sshd: Sshd, agent: Agent): Promise<void
 describeE2E('install --system: every user, at the next login, nothing written into homes by root', () => {
   let sshd: Sshd;
   let agent: Agent;
-  let saved: ReturnType<typeof save>;
+  let saved: SavedSystem;
   let before: Record<string, string>;
   let keysDir: string;
 
   beforeAll(async () => {
-    saved = save();
+    saved = saveSystemFiles();
     before = shas();
     keysDir = path.join(base(), 'keys');
     fs.mkdirSync(keysDir, { mode: 0o755 });
@@ -146,7 +118,7 @@ describeE2E('install --system: every user, at the next login, nothing written in
       await agent?.stop();
       await sshd?.stop();
     } finally {
-      restore(saved);
+      restoreSystemFiles(saved);
     }
   });
 

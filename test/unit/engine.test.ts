@@ -582,3 +582,30 @@ describe('what install must not disturb', () => {
     expectSameTree(userTree(home, before), before);
   });
 });
+
+describe('~/.ssh/rc and /etc/ssh/sshrc (sshd(8), SSHRC: sshd runs only one of them)', () => {
+  const rcOf = (home: string) => fs.readFileSync(path.join(home, '.ssh', 'rc'), 'latin1');
+
+  test('a ~/.ssh/rc the install creates runs /etc/ssh/sshrc; again at a reinstall; uninstall deletes it', () => {
+    const home = homeWith({ '.bashrc': 'mine\n' });
+    const before = snapshot(home);
+    install(home, ['ssh-rc']);
+    expect(rcOf(home)).toContain('/bin/sh /etc/ssh/sshrc');
+    // A reinstall (an upgrade) reads "the install created it" from the block's +created flag.
+    const x = api(home);
+    expect(planInstall(x.he, x.ctx, ['ssh-rc'], false).changes).toEqual([]);
+    const text = rcOf(home);
+    fs.writeFileSync(path.join(home, '.ssh', 'rc'), text.replace(/sum=\w+/, `sum=${'0'.repeat(12)}`).replace('/bin/sh /etc/ssh/sshrc', 'true'));
+    install(home, ['ssh-rc'], true);
+    expect(rcOf(home)).toBe(text);
+    uninstall(home);
+    expectSameTree(userTree(home, before), before);
+  });
+
+  test('the user\'s own ~/.ssh/rc already replaced /etc/ssh/sshrc: the block does not run it', () => {
+    const home = homeWith({ '.ssh/rc': 'echo mine >/dev/null\n' });
+    install(home, ['ssh-rc']);
+    expect(rcOf(home)).not.toContain('/etc/ssh/sshrc');
+    expect(rcOf(home)).toContain('xauth -q -');
+  });
+});

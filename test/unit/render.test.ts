@@ -109,6 +109,23 @@ describe.each<TemplateName>(['helper', 'bash', 'zsh', 'fish'])('%s with --no-dis
   });
 });
 
+test('ssh-rc in a ~/.ssh/rc the install created: runs /etc/ssh/sshrc instead of xauth, and passes the same checks', () => {
+  const text = render('ssh-rc', { ...buildContext(home, true), ownsRc: true });
+  expect(text).toContain(`__stf_rc_helper='${buildContext(home, true).helper.split("'").join("'\\''")}' /bin/sh /etc/ssh/sshrc`);
+  expect(text).toMatch(/^if \[ -e \/etc\/ssh\/sshrc \]; then$/m);
+  expect(render('ssh-rc', buildContext(home, true))).not.toContain('/etc/ssh/sshrc');
+  const file = write('ssh-rc-owns', text);
+  expect(CHECKS['ssh-rc'].map(([cmd, args]) => run(cmd, [...args, file])).filter((res) => res.code !== 0)).toEqual([]);
+});
+
+test('ssh-rc with the user\'s own lines after it: xauth gets the cookie, and those lines read the same line on stdin', () => {
+  const xauthority = path.join(dir, 'xauthority');
+  const file = write('ssh-rc-then-mine', `${render('ssh-rc', buildContext(home, true))}read -r p c; echo "mine read: $p $c"\n`);
+  const res = run('dash', [file], { env: { PATH: TEST_PATH, HOME: path.join(dir, 'no-home'), DISPLAY: 'localhost:12.0', XAUTHORITY: xauthority }, input: 'MIT-MAGIC-COOKIE-1 0123abcd\n' });
+  expect(res.stdout).toBe('mine read: MIT-MAGIC-COOKIE-1 0123abcd\n');
+  expect(run('xauth', ['-f', xauthority, 'list']).stdout).toMatch(/\/unix:12\s+MIT-MAGIC-COOKIE-1\s+0123abcd\n/);
+});
+
 test('control: with a home that has a space but no single quote, sh and bash are shellcheck-clean', () => {
   // Pins the shellcheck findings above (if any) on the quote in the home path, nothing else.
   const ctx = buildContext(path.join(root, 'plain home'), true);

@@ -108,6 +108,19 @@ describe('installed under a root, used by the real shells with HOME at runtime',
     expect(fs.statSync(path.dirname(link())).mode & 0o777).toBe(0o700);
   });
 
+  test('/etc/ssh/sshrc run by a ~/.ssh/rc the per-user install created (its helper readable) leaves the link to that file', () => {
+    const other = path.join(root, 'other home');
+    fs.mkdirSync(other, { mode: 0o755 });
+    const helper = path.join(root, 'user-helper.sh');
+    fs.writeFileSync(helper, '');
+    const res = run('/bin/sh', [paths.sshrc], { env: { ...env({ SSH_AUTH_SOCK: sock }), HOME: other, __stf_rc_helper: helper }, input: '' });
+    expect(res).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(fs.existsSync(path.join(other, '.ssh'))).toBe(false);
+    // That helper gone (the per-user install removed): the system block does it again.
+    run('/bin/sh', [paths.sshrc], { env: { ...env({ SSH_AUTH_SOCK: sock }), HOME: other, __stf_rc_helper: `${helper}.gone` }, input: '' });
+    expect(fs.readlinkSync(path.join(other, '.ssh', 'ssh-tmux-fix', 'agent.sock'))).toBe(sock);
+  });
+
   test('in a pane, bash (the system bashrc), zsh (the system zshrc), fish (its conf.d file) and sh (profile.d) use the link of $HOME', () => {
     const pane = env({ TMUX: '/tmp/fake,1,0', SSH_AUTH_SOCK: sock });
     const bash = run('bash', ['--norc', '--noprofile', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "$PROMPT_COMMAND"', 'bash', paths.bashrc], { env: pane });
