@@ -43,6 +43,14 @@ describeE2E('a shell plugin starts a keyless local ssh-agent in every shell', ()
 
   /** The plugin's line, before the install's block, as a plugin loads before the user's settings. */
   function addPlugin(user: TestUser, shell: Shell): void {
+    if (shell === 'fish') {
+      // fish reads config.fish after conf.d/, so this line runs after the part.
+      const dir = path.join(user.home, '.config', 'fish');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'config.fish'), 'eval (ssh-agent -c) >/dev/null\n');
+      for (const p of [path.join(user.home, '.config'), dir, path.join(dir, 'config.fish')]) fs.chownSync(p, user.uid, user.gid);
+      return;
+    }
     const rc = path.join(user.home, shell === 'zsh' ? '.zshrc' : '.bashrc');
     const before = fs.existsSync(rc) ? fs.readFileSync(rc, 'utf8') : '';
     fs.writeFileSync(rc, `eval "$(ssh-agent -s)" >/dev/null\n${before}`);
@@ -56,7 +64,7 @@ describeE2E('a shell plugin starts a keyless local ssh-agent in every shell', ()
     return /PLUGIN=(\S+)\r?\n/.exec(stripAnsi(out))![1];
   }
 
-  test.each<Shell>(['bash', 'zsh'])('%s: the link stays on the forwarded socket; panes reach the key after reattach; doctor is right', async (shell) => {
+  test.each<Shell>(['bash', 'zsh', 'fish'])('%s: the link stays on the forwarded socket; panes reach the key after reattach; doctor is right', async (shell) => {
     const user = createUser(shell);
     authorize(user, agent.publicKey);
     const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
