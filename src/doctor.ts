@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from './spawn';
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';

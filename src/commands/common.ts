@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import { createInterface } from 'node:readline/promises';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
@@ -130,6 +129,9 @@ export async function confirm(args: GlobalArgs, question: string): Promise<void>
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
     throw new StfError('refusing to change files without confirmation: there is no terminal to ask on.\n  next step: run again with --yes, or with --dry-run to see the changes first', 2);
   }
+  // Loaded here: only a confirmation needs it, and it is costly to load at every start.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { createInterface } = require('node:readline/promises') as typeof import('node:readline/promises');
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
     const answer = await rl.question(`${question} [y/N] `);

@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { buildContext } from '../context';
+import { buildContext, detectAtomicLn } from '../context';
 import { render, TEMPLATES } from '../render';
 import { resolveHome, withHome } from './common';
 
@@ -18,5 +18,7 @@ export function builder(y: Argv) {
 
 export function handler(args: ArgumentsCamelCase<{ home?: string; name?: string }> | { home?: string; name: string }): void {
   const { he } = resolveHome(args.home);
-  process.stdout.write(render(args.name as string, buildContext(he.home)));
+  // Only the helper's text depends on how ln replaces a link: the others skip running `ln --version`.
+  const atomicLn = args.name === 'helper' ? detectAtomicLn() : false;
+  process.stdout.write(render(args.name as string, buildContext(he.home, atomicLn)));
 }

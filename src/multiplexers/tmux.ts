@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from '../spawn';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { RenderContext, linkDirOf } from '../context';

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from '../spawn';
 import { join } from 'node:path';
 import { TOOL } from '../context';
 import { Finding } from '../doctor';

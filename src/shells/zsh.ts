@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawnSync } from '../spawn';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { zshFramework } from '../frameworks';
