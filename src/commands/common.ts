@@ -1,5 +1,3 @@
-import * as fs from 'node:fs';
-import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { recoverInterrupted } from '../apply';
@@ -13,6 +11,9 @@ import { MULTIPLEXERS } from '../multiplexers';
 import { SHELL_NAMES } from '../shells';
 import { HomeEnv, PARTS, Part, detectShells, homeEnv, stateDirOf } from '../targets';
 import { SystemPaths, systemPaths } from '../system';
+import { checkedHome, withHome } from './home';
+
+export { withHome };
 
 export interface GlobalArgs {
   home?: string;
@@ -20,13 +21,6 @@ export interface GlobalArgs {
   'dry-run'?: boolean;
   yes?: boolean;
   verbose?: boolean;
-}
-
-export function withHome<T>(y: Argv<T>) {
-  return y.option('home', {
-    type: 'string',
-    describe: 'The home directory to work on (default: $HOME)',
-  });
 }
 
 export function withSystem<T>(y: Argv<T>) {
@@ -49,16 +43,7 @@ export function withForce<T>(y: Argv<T>) {
 
 /** The home to work on: it must exist, because writing into a mistyped path helps nobody. */
 export function resolveHome(arg: string | undefined): { he: HomeEnv; state: StateDir } {
-  const raw = arg ?? process.env.HOME ?? homedir();
-  if (!raw) throw new StfError('no home directory: $HOME is not set\n  next step: set HOME or pass --home DIR', 2);
-  const home = resolve(raw);
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(home);
-  } catch {
-    throw new StfError(`the home directory ${home} does not exist; nothing was changed\n  next step: create it, or pass the right one with --home DIR`);
-  }
-  if (!stat.isDirectory()) throw new StfError(`${home} is not a directory; nothing was changed\n  next step: pass a home directory with --home DIR`);
+  const home = checkedHome(arg);
   return { he: homeEnv(home), state: new StateDir(stateDirOf(home), homeOwner(home)) };
 }
 

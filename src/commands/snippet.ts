@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { buildContext, detectAtomicLn } from '../context';
 import { render, TEMPLATES } from '../render';
-import { resolveHome, withHome } from './common';
+import { checkedHome, withHome } from './home';
 
 export const command = 'snippet <name>';
 export const describe = 'Print one rendered snippet, for dotfile managers (chezmoi, stow, yadm, home-manager)';
@@ -17,8 +17,8 @@ export function builder(y: Argv) {
 }
 
 export function handler(args: ArgumentsCamelCase<{ home?: string; name?: string }> | { home?: string; name: string }): void {
-  const { he } = resolveHome(args.home);
+  const home = checkedHome(args.home);
   // Only the helper's text depends on how ln replaces a link: the others skip running `ln --version`.
   const atomicLn = args.name === 'helper' ? detectAtomicLn() : false;
-  process.stdout.write(render(args.name as string, buildContext(he.home, atomicLn)));
+  process.stdout.write(render(args.name as string, buildContext(home, atomicLn)));
 }
