@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';
 import { TOOL, VERSION, displayLinkOf, linkDirOf, linkOf } from './context';
 import { StfError } from './errors';
+import { sameEntry } from './files';
 import { panesOf } from './multiplexers';
 import { Shell, shellNamed } from './shells';
 import { PARTS, HomeEnv, targetsFor } from './targets';
@@ -182,16 +183,18 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
   const where = `${pane ? `inside ${panes.map((m) => m.name).join(' under ')}` : 'outside any multiplexer'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
   const findings: Finding[] = [{ id: 'session', level: 'ok', message: `this shell runs ${where}` }];
   const useLink = shell.exportLine('SSH_AUTH_SOCK', link);
+  // The link however it is spelled ($HOME through a symlinked directory): never told to export it.
+  const onLink = sock !== undefined && sock !== '' && sameEntry(sock, link);
   if (!sock) {
     findings.push({ id: 'shell-sock', level: 'warn', message: 'this shell has no SSH_AUTH_SOCK', fix: useLink });
-  } else if (sock === link && !isSocket(sock)) {
+  } else if (onLink && !isSocket(sock)) {
     // Exporting the link again would change nothing: the link itself needs a live socket.
     findings.push({ id: 'shell-sock', level: 'fail', message: 'this shell uses the agent link, which reaches no socket now', fix: 'log in again with ssh -A (or press Enter at a prompt in a pane: the hook heals the link from a live login)' });
   } else if (!isSocket(sock)) {
     findings.push({ id: 'shell-sock', level: 'fail', message: `this shell's SSH_AUTH_SOCK (${sock}) is stale: the socket is gone`, fix: useLink });
-  } else if (pane && sock !== link) {
+  } else if (pane && !onLink) {
     findings.push({ id: 'shell-sock', level: 'warn', message: `this ${pane.name} pane uses ${sock}, not the agent link; it breaks when that connection closes${pane.copiesEnvironmentAtAttach ? '' : ` (${pane.name} gives no pane a new login's socket)`}`, fix: useLink });
-  } else if (sock !== link && !isForwarded(sock, he.home) && agentAnswer(sock) === 1 && isSocket(link) && agentAnswer(link) === 0) {
+  } else if (!onLink && !isForwarded(sock, he.home) && agentAnswer(sock) === 1 && isSocket(link) && agentAnswer(link) === 0) {
     // oh-my-zsh's ssh-agent plugin, or eval $(ssh-agent) in an rc file: a keyless local agent
     // in this shell while the link reaches the forwarded keys (the link stays there).
     findings.push({

@@ -146,3 +146,23 @@ export function sha256(data: Buffer | null): string | null {
   if (data === null) return null;
   return createHash('sha256').update(data).digest('hex');
 }
+
+/**
+ * Whether `path` names the entry `link` names (the symlink itself, not what it points to):
+ * the same string, the same path once normalised (`//`, `/./`, a trailing `/`), or the same
+ * inode (a home reached through a symlinked directory, /home/u and /data/home/u).
+ */
+export function sameEntry(path: string, link: string): boolean {
+  if (path === link || resolve(path) === resolve(link)) return true;
+  try {
+    const a = fs.lstatSync(path);
+    const b = fs.lstatSync(link);
+    return a.dev === b.dev && a.ino === b.ino;
+  } catch {
+    try {
+      return basename(path) === basename(link) && fs.realpathSync(dirname(path)) === fs.realpathSync(dirname(link));
+    } catch {
+      return false;
+    }
+  }
+}

@@ -2,6 +2,7 @@ import { spawnSync } from '../spawn';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { RenderContext, linkDirOf } from '../context';
+import { sameEntry } from '../files';
 import { Finding } from '../doctor';
 import { tmuxFramework } from '../frameworks';
 import { HomeEnv } from '../targets';
@@ -118,18 +119,53 @@ export interface TmuxReadout {
   session: string;
   /** `show-hooks -g`, one hook a line. */
   hooks: string;
-  /** `show-options -gv update-environment`, one pattern a line. */
+  /** `update-environment` of this session (`show-options -v`), else the global one (`-gv`): one fnmatch pattern a line. */
   updates: string;
 }
 
-function readTmux(): TmuxReadout {
-  const show = (args: string[]) => spawnSync('tmux', args, { encoding: 'utf8', timeout: 5000 }).stdout?.trim() ?? '';
+/** The pane's own server: tmux finds it from $TMUX (or TMUX_TMPDIR) in the environment doctor was given. */
+function readTmux(env: NodeJS.ProcessEnv): TmuxReadout {
+  const show = (args: string[]) => spawnSync('tmux', args, { encoding: 'utf8', timeout: 5000, env }).stdout?.trim() ?? '';
   return {
     global: show(['show-environment', '-g', 'SSH_AUTH_SOCK']),
     session: show(['show-environment', 'SSH_AUTH_SOCK']),
     hooks: show(['show-hooks', '-g']),
-    updates: show(['show-options', '-gv', 'update-environment']),
+    // A session option: a value set on the session wins over the global one.
+    updates: show(['show-options', '-v', 'update-environment']) || show(['show-options', '-gv', 'update-environment']),
   };
+}
+
+/** fnmatch(3) without flags, as tmux's environ_update uses it: `*`, `?`, `[...]` (with `!`), `\x`. */
+export function fnmatch(pattern: string, name: string): boolean {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '*') re += '[\\s\\S]*';
+    else if (c === '?') re += '[\\s\\S]';
+    else if (c === '\\' && i + 1 < pattern.length) re += escapeRe(pattern[++i]);
+    else if (c === '[' && pattern.indexOf(']', i + 2) !== -1) {
+      const end = pattern.indexOf(']', i + 2);
+      let set = pattern.slice(i + 1, end);
+      const negate = set.startsWith('!');
+      if (negate) set = set.slice(1);
+      re += `[${negate ? '^' : ''}${set.replace(/[\\\]^]/g, '\\$&')}]`;
+      i = end;
+    } else re += escapeRe(c);
+  }
+  return new RegExp(`^${re}$`).test(name);
+}
+
+function escapeRe(c: string): string {
+  return c.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+}
+
+/**
+ * Whether attaching copies SSH_AUTH_SOCK: an entry of update-environment matches it (tmux
+ * matches each entry with fnmatch). `-SSH_AUTH_SOCK` removes nothing in tmux: it is a pattern
+ * that matches no name, so a list holding only that does not copy the socket.
+ */
+export function copiesSshAuthSock(updates: string): boolean {
+  return updates.split('\n').some((pattern) => pattern !== '' && fnmatch(pattern, 'SSH_AUTH_SOCK'));
 }
 
 /** An environment line of tmux in words. */
@@ -150,19 +186,20 @@ function hookSetsLink(line: string, hook: string, link: string): boolean {
 /** Doctor's tmux checks, from what the running server says (not from the config files). */
 export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string) => string): Finding[] {
   const findings: Finding[] = [];
-  const expected = `SSH_AUTH_SOCK=${link}`;
   const reload = 'run \'ssh-tmux-fix install\' (it sets them in running servers), or reload the config file that holds the block';
+  // The link however it is spelled (a home reached through a symlinked directory).
+  const holdsLink = (line: string) => line.startsWith('SSH_AUTH_SOCK=') && sameEntry(line.slice('SSH_AUTH_SOCK='.length), link);
   findings.push(
-    r.global === expected
+    holdsLink(r.global)
       ? { id: 'tmux-global', level: 'ok', message: 'tmux global environment holds the agent link' }
       : { id: 'tmux-global', level: 'fail', message: `tmux global environment holds ${described(r.global)}`, fix: `tmux set-environment -g SSH_AUTH_SOCK ${quote(link)}` },
   );
-  if (r.session !== expected && r.session !== '') {
+  if (!holdsLink(r.session) && r.session !== '') {
     findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${described(r.session)}; new windows get that`, fix: `tmux set-environment SSH_AUTH_SOCK ${quote(link)}` });
   }
   const hookLines = r.hooks.split('\n');
   const missing = HOOKS.filter((hook) => !hookLines.some((line) => hookSetsLink(line, hook, link)));
-  const copies = r.updates.split('\n').includes('SSH_AUTH_SOCK');
+  const copies = copiesSshAuthSock(r.updates);
   if (missing.length) {
     findings.push({
       id: 'tmux-hooks',
@@ -210,5 +247,5 @@ export const tmuxMultiplexer: Multiplexer = {
   }),
   applyLive: installIntoTmux,
   unapplyLive: uninstallFromTmux,
-  findings: (link, _env, quote) => tmuxFindingsFrom(readTmux(), link, quote),
+  findings: (link, env, quote) => tmuxFindingsFrom(readTmux(env), link, quote),
 };

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { buildContext } from '../../src/context';
 import { MULTIPLEXERS, PANE_VARS } from '../../src/multiplexers';
-import { tmuxFindingsFrom } from '../../src/multiplexers/tmux';
+import { copiesSshAuthSock, tmuxFindingsFrom } from '../../src/multiplexers/tmux';
 import { render, TEMPLATES } from '../../src/render';
 import { SHELLS, shellNamed } from '../../src/shells';
 import { fishVersionFinding } from '../../src/shells/fish';
@@ -161,5 +161,58 @@ test("a screen window on a login's own socket is told that screen hands no windo
     expect(doctor({ TMUX: '/nonexistent,1,0' }).message).not.toContain('gives no pane');
   } finally {
     server.close();
+  }
+});
+
+describe("update-environment read as tmux reads it (each entry an fnmatch pattern)", () => {
+  test.each<[string, boolean]>([
+    ['DISPLAY\nSSH_AUTH_SOCK\nXAUTHORITY', true],
+    ['DISPLAY\n-SSH_AUTH_SOCK', false],
+    ['-SSH_AUTH_SOCK', false],
+    ['SSH_*', true],
+    ['*', true],
+    ['SSH_AUTH_SOC[KX]', true],
+    ['SSH_AUTH_SOC[!K]', false],
+    ['SSH_AUTH_SOCK?', false],
+    ['', false],
+    ['DISPLAY\nSSH_AUTH_SOCK_OTHER', false],
+  ])('%j copies SSH_AUTH_SOCK: %s', (updates, copies) => {
+    expect(copiesSshAuthSock(updates)).toBe(copies);
+  });
+
+  test('hooks missing where -SSH_AUTH_SOCK took the socket out of the copy: a warning that says so, not a failure', () => {
+    const link = '/home/u/.ssh/ssh-tmux-fix/agent.sock';
+    const quote = shellNamed('bash')!.quote;
+    const r = { global: `SSH_AUTH_SOCK=${link}`, session: '', hooks: '', updates: 'DISPLAY\n-SSH_AUTH_SOCK' };
+    expect(tmuxFindingsFrom(r, link, quote).find((f) => f.id === 'tmux-hooks')).toMatchObject({ level: 'warn', message: expect.not.stringContaining('copies') });
+    expect(tmuxFindingsFrom({ ...r, updates: 'SSH_*' }, link, quote).find((f) => f.id === 'tmux-hooks')).toMatchObject({ level: 'fail' });
+  });
+});
+
+test('doctor gives no "export the link" advice to a shell on the link spelled through a symlinked home', async () => {
+  const { root, home } = makeRoot();
+  const alias = path.join(root, 'alias');
+  fs.symlinkSync(home, alias);
+  const link = path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  const spelled = path.join(alias, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  fs.mkdirSync(path.dirname(link), { recursive: true, mode: 0o700 });
+  const sockPath = path.join(root, 'agent.1');
+  // Closes each connection at once: ssh-add -l fails fast instead of waiting.
+  const server = net.createServer((c) => c.destroy());
+  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+  try {
+    fs.symlinkSync(sockPath, link);
+    for (const env of <Record<string, string>[]>[{ SSH_AUTH_SOCK: spelled, TMUX: '/nonexistent,1,0' }, { SSH_AUTH_SOCK: link.replace('/.ssh/', '/.ssh//') }]) {
+      const report = JSON.parse(runCli(['doctor', '--json'], { home, env }).stdout) as Report;
+      const sock = report.findings.find((f) => f.id === 'shell-sock')!;
+      expect([env.SSH_AUTH_SOCK, sock.fix ?? '']).toEqual([env.SSH_AUTH_SOCK, '']);
+    }
+    // Dangling: the fix is a login, not an export.
+    fs.rmSync(link);
+    fs.symlinkSync(path.join(root, 'gone'), link);
+    const report = JSON.parse(runCli(['doctor', '--json'], { home, env: { SSH_AUTH_SOCK: spelled } }).stdout) as Report;
+    expect(report.findings.find((f) => f.id === 'shell-sock')).toMatchObject({ level: 'fail', message: expect.stringContaining('uses the agent link') });
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
