@@ -2,6 +2,7 @@ import { spawnSync } from './spawn';
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';
+import { dotfileRepoNotes } from './dotrepo';
 import { TOOL, VERSION, displayLinkOf, linkDirOf, linkOf } from './context';
 import { StfError } from './errors';
 import { sameEntry } from './files';
@@ -285,8 +286,29 @@ export function displayFinding(home: string, env: NodeJS.ProcessEnv = process.en
 }
 
 /** `short` (status) leaves out what needs sshd: `sshd -T` costs more than the rest together. */
+/** Installed blocks that live in a git repository the home links into (stow, rcm): they travel with it. */
+export function dotfileRepoFindings(he: HomeEnv): Finding[] {
+  const withBlock = targetsFor(he, PARTS).filter((t) => {
+    try {
+      return fs.readFileSync(t.path, 'latin1').includes(`# >>> ${TOOL} `);
+    } catch {
+      return false;
+    }
+  });
+  return dotfileRepoNotes(he.home, withBlock).map((message) => ({ id: 'dotfiles-repo', level: 'ok', message }));
+}
+
 export function diagnose(he: HomeEnv, env: NodeJS.ProcessEnv = process.env, short = false): Finding[] {
   const display = displayFinding(he.home, env);
   const mode = modeFinding(he);
-  return [...installFindings(he), ...(mode ? [mode] : []), ...linkFindings(he.home), ...shellFindings(he, env), x11Finding(he.home), ...(display ? [display] : []), ...(short ? [] : [permitUserRcFinding()])];
+  return [
+    ...installFindings(he),
+    ...(mode ? [mode] : []),
+    ...dotfileRepoFindings(he),
+    ...linkFindings(he.home),
+    ...shellFindings(he, env),
+    x11Finding(he.home),
+    ...(display ? [display] : []),
+    ...(short ? [] : [permitUserRcFinding()]),
+  ];
 }

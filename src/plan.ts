@@ -4,6 +4,7 @@ import { Block, findBlocks, insertBlock, isEdited, removeBlock, replaceBlock } f
 import { RenderContext, TOOL, VERSION } from './context';
 import { StfError } from './errors';
 import { FileState, missingDirs, readFileState } from './files';
+import { dotfileRepoNotes } from './dotrepo';
 import { frameworkPlaces } from './frameworks';
 import { render } from './render';
 import { BackupSet, StateDir } from './state';
@@ -69,6 +70,7 @@ export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Par
   const sshDir = join(he.home, '.ssh');
   sshDirWarnings(sshDir, plan.warnings);
   const planned = new Set<string>();
+  const written: Target[] = [];
   for (const target of targets) {
     const state = readFileState(target.path);
     // Two names for one file (.bash_profile -> .profile): the first block is enough.
@@ -94,6 +96,7 @@ export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Par
       after = replaceBlock(content, block, body, VERSION);
     }
     addMissingDirs(plan, he.home, state.realPath);
+    written.push(target);
     plan.changes.push({
       path: target.path,
       realPath: state.realPath,
@@ -104,6 +107,8 @@ export function planInstall(he: HomeEnv, ctx: RenderContext, parts: readonly Par
       summary: (!state.exists ? 'new file' : block ? `upgrade block from ${block.version}` : 'add block') + (target.why ? `; ${target.why}` : ''),
     });
   }
+  // Blocks that go through a symlink into a dotfiles repository travel with it.
+  plan.warnings.push(...dotfileRepoNotes(he.home, written));
   // A framework's own file gets no block: one there (written by an earlier version) is taken out.
   for (const framework of frameworkPlaces(he, parts)) {
     if (framework.warning) plan.warnings.push(framework.warning);

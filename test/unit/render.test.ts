@@ -198,6 +198,12 @@ describe('without the rest of the install (dotfiles on another machine), the sni
     expect([res.stdout, res.stderr.replace(/^.*(no job control|job control turned off|cannot set terminal process group|Inappropriate ioctl).*\n/gm, '')]).toEqual([`${raw}|`, '']);
   });
 
+  test.each(panes)('bash with the bash part itself pasted (snippet bash) (%s)', (_where, extra) => {
+    const file = write('bare-bash-part.bash', render('bash', ctx));
+    const res = run('bash', ['--norc', '--noprofile', '-i', '-c', '. "$1"; printf "%s|%s|%s" "$SSH_AUTH_SOCK" "${PROMPT_COMMAND-}" "$(trap -p DEBUG)"', 'bash', file], { env: env(extra) });
+    expect([res.stdout, res.stderr.replace(/^.*(no job control|job control turned off|cannot set terminal process group|Inappropriate ioctl).*\n/gm, '')]).toEqual([`${raw}||`, '']);
+  });
+
   test.each(panes)('zsh (%s)', (_where, extra) => {
     const file = write('bare.zsh', render('zsh', ctx));
     const res = run('zsh', ['-f', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "${precmd_functions[*]}"', 'zsh', file], {
