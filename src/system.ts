@@ -34,6 +34,10 @@ function firstExisting(root: string, names: string[]): string {
   return join(root, names.find((n) => fs.existsSync(join(root, n))) ?? names[0]);
 }
 
+/** The names distributions give the system bashrc and zshrc: Debian and Ubuntu, then Fedora and Arch. */
+export const SYSTEM_BASHRC_NAMES = ['etc/bash.bashrc', 'etc/bashrc'];
+export const SYSTEM_ZSHRC_NAMES = ['etc/zsh/zshrc', 'etc/zshrc'];
+
 export function systemPaths(env: NodeJS.ProcessEnv = process.env): SystemPaths {
   const root = env.SSH_TMUX_FIX_ROOT ?? '';
   if (root !== '' && !root.startsWith('/')) throw new StfError(`SSH_TMUX_FIX_ROOT must be an absolute path (got ${root})`, 2);
@@ -44,9 +48,8 @@ export function systemPaths(env: NodeJS.ProcessEnv = process.env): SystemPaths {
     stateDir: at(`/var/lib/${TOOL}`),
     sshrc: at('/etc/ssh/sshrc'),
     profileD: at(`/etc/profile.d/${TOOL}.sh`),
-    // Debian and Ubuntu, then Fedora and Arch.
-    bashrc: firstExisting(root || '/', ['etc/bash.bashrc', 'etc/bashrc']),
-    zshrc: firstExisting(root || '/', ['etc/zsh/zshrc', 'etc/zshrc']),
+    bashrc: firstExisting(root || '/', SYSTEM_BASHRC_NAMES),
+    zshrc: firstExisting(root || '/', SYSTEM_ZSHRC_NAMES),
     fishConfD: at(`/etc/fish/conf.d/${TOOL}.fish`),
     tmuxConf: at('/etc/tmux.conf'),
   };

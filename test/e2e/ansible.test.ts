@@ -3,15 +3,40 @@
  * ansible-playbook (the controller, with Node) manages a host without Node, reached as root over
  * the private sshd, which runs in its own mount namespace where every node binary is covered by
  * /dev/null. Root becomes each throwaway user (become_method su) to read and write their homes.
- * The bytes it places must be the very bytes `ssh-tmux-fix install` writes.
+ * The bytes it places must be the very bytes `ssh-tmux-fix install` writes. The system-wide form,
+ * docs/ansible/ssh-tmux-fix-system.yml, the very bytes and modes of `install --system`; it changes the
+ * real /etc while it runs and puts every file back (see system.test.ts for a private namespace).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { systemPaths } from '../../src/system';
 import { snapshot, Tree, treeDiff } from '../unit/helpers';
-import { Agent, REPO_DIR, RunResult, Sshd, TestUser, appDir, base, createUser, describeE2E, runCli, startAgent, startSshd } from './harness';
+import {
+  Agent,
+  REPO_DIR,
+  RunResult,
+  Sshd,
+  TestUser,
+  appDir,
+  base,
+  createUser,
+  authorize,
+  describeE2E,
+  expectOk,
+  restoreSystemFiles,
+  runCli,
+  runCliAsRoot,
+  saveSystemFiles,
+  sshExec,
+  startAgent,
+  startSshd,
+  systemShas,
+} from './harness';
 
 const PLAYBOOK = path.join(REPO_DIR, 'docs', 'ansible', 'ssh-tmux-fix.yml');
+const SYSTEM_PLAYBOOK = path.join(REPO_DIR, 'docs', 'ansible', 'ssh-tmux-fix-system.yml');
+const PATHS = systemPaths({});
 const WRITE_TASK = 'Write the files as each user';
 const DIRS_TASK = 'Create the missing directories as each user';
 const STATE = '.local/state/ssh-tmux-fix';
@@ -121,12 +146,17 @@ function adHoc(sshd: Sshd, agent: Agent, shellCommand: string, user?: TestUser):
 /** No fish part (fewer files, a shorter test); the CLI is run with the same shells to compare. */
 const SHELLS = '--shell bash,zsh,sh';
 
-async function runPlaybook(sshd: Sshd, agent: Agent, users: TestUser[], stf: string, extra: string[] = []): Promise<RunResult> {
-  const extraVars = JSON.stringify({ users: users.map((u) => u.name), stf, stf_options: SHELLS });
+async function runPlaybook(sshd: Sshd, agent: Agent, users: TestUser[] | 'system', stf: string, extra: string[] = []): Promise<RunResult> {
+  const system = users === 'system';
+  // The system form with its defaults: the shells in the host's /etc/shells, as install --system.
+  // The admin is uid 0 already: for the system form, su to root would add nothing but the
+  // machine's /root/.bashrc (bash reads it when SSH_CLIENT is set) and a tty that turns
+  // pipelining off, several seconds a task here. Every task runs as written, as root.
+  const extraVars = JSON.stringify(system ? { stf, ansible_become: false } : { users: users.map((u) => u.name), stf, stf_options: SHELLS });
   const started = Date.now();
-  const r = await run('ansible-playbook', ['-i', inventory(sshd), '--become-method', 'su', ...extra, PLAYBOOK, '-e', extraVars], agent);
+  const r = await run('ansible-playbook', ['-i', inventory(sshd), '--become-method', 'su', ...extra, system ? SYSTEM_PLAYBOOK : PLAYBOOK, '-e', extraVars], agent);
   // For the figures in the docs: how long a run takes here.
-  console.log(`ansible-playbook ${extra.join(' ')} for ${users.length} user(s): ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`ansible-playbook ${extra.join(' ')} for ${system ? 'the system' : `${users.length} user(s)`}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return r;
 }
 
@@ -190,6 +220,12 @@ describe('Ansible: docs/dotfile-managers.md', () => {
     const doc = fs.readFileSync(path.join(REPO_DIR, 'docs', 'dotfile-managers.md'), 'utf8');
     const section = doc.slice(doc.indexOf('## Ansible'));
     expect(/```yaml\n([\s\S]*?)```/.exec(section)?.[1]).toBe(fs.readFileSync(PLAYBOOK, 'utf8'));
+  });
+
+  test('links docs/ansible/ssh-tmux-fix-system.yml', () => {
+    const doc = fs.readFileSync(path.join(REPO_DIR, 'docs', 'dotfile-managers.md'), 'utf8');
+    expect(doc).toContain('(ansible/ssh-tmux-fix-system.yml)');
+    expect(fs.existsSync(SYSTEM_PLAYBOOK)).toBe(true);
   });
 });
 
@@ -317,4 +353,54 @@ describeE2E('Ansible: docs/ansible/ssh-tmux-fix.yml on a host without Node', () 
     expect(r.stdout).toContain('was edited by hand');
     expect(treeDiff(homeTree(user), before)).toEqual([]);
   }, 300_000);
+
+  test('the system-wide form: --check --diff shows it, the play places what install --system writes, a second run changes nothing; a new user gets the link; uninstall --system gives the files back', async () => {
+    // It changes the real /etc: every file is put back byte for byte after (see system.test.ts).
+    const saved = saveSystemFiles();
+    const before = systemShas();
+    const modes = () => Object.fromEntries(Object.keys(before).map((p) => [p, fs.statSync(p, { throwIfNoEntry: false })?.mode]));
+    try {
+      const check = await runPlaybook(sshd, agent, 'system', stf, ['--check', '--diff']);
+      expectExit(check, 0);
+      expect(recap(check)).toMatchObject({ failed: 0, unreachable: 0 });
+      expect(recap(check).changed).toBeGreaterThanOrEqual(1);
+      expect(check.stdout).toContain(`--- before: ${PATHS.bashrc}`);
+      expect(check.stdout).toMatch(/^\+# >>> ssh-tmux-fix \S+ sum=[0-9a-f]{12}( \+[a-z]+)* >>>$/m);
+      expect(systemShas()).toEqual(before);
+
+      const first = await runPlaybook(sshd, agent, 'system', stf);
+      expectExit(first, 0);
+      expect(recap(first)).toMatchObject({ failed: 0, unreachable: 0 });
+      const placed = systemShas();
+      const placedModes = modes();
+      expect(placed).not.toEqual(before);
+      // The CLI (where Node exists) agrees: installed, nothing left to change.
+      const status = runCliAsRoot(['status', '--system', '--json']);
+      expect(JSON.parse(status.stdout).findings[0]).toMatchObject({ id: 'installed', level: 'ok' });
+      const dry = runCliAsRoot(['install', '--system', '--dry-run']);
+      expectExit(dry, 0, 'install --system --dry-run');
+      expect(dry.stdout).toBe('');
+
+      const second = await runPlaybook(sshd, agent, 'system', stf);
+      expectExit(second, 0);
+      expect(recap(second)).toMatchObject({ changed: 0, failed: 0, unreachable: 0 });
+      expect(systemShas()).toEqual(placed);
+
+      // A user made now logs in (ssh -A, Node hidden): /etc/ssh/sshrc made the link, it reaches the agent.
+      const user = createUser('bash');
+      authorize(user, agent.publicKey);
+      const login = await sshExec(user, sshd, agent, 'SSH_AUTH_SOCK=$HOME/.ssh/ssh-tmux-fix/agent.sock ssh-add -l >/dev/null; echo "agent: $?"');
+      expect(login.stdout).toContain('agent: 0');
+      expect((await runCli(user, ['doctor'])).stdout).toContain(`the system-wide install (${PATHS.libDir}) is in effect for this home`);
+
+      // uninstall --system takes it all back; install --system writes the very bytes and modes the play placed.
+      expectOk(runCliAsRoot(['uninstall', '--system', '--yes']), 'uninstall --system');
+      expect(systemShas()).toEqual(before);
+      expectOk(runCliAsRoot(['install', '--system', '--yes']), 'install --system');
+      expect([systemShas(), modes()]).toEqual([placed, placedModes]);
+      expectOk(runCliAsRoot(['uninstall', '--system', '--yes']), 'uninstall --system');
+    } finally {
+      restoreSystemFiles(saved);
+    }
+  }, 600_000);
 });

@@ -4,7 +4,7 @@
  * creates is registered here and torn down in afterAll, also when a test fails.
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -516,6 +516,12 @@ export function restoreSystemFiles(saved: SavedSystem): void {
   for (const d of [...SYSTEM_DIRS].sort((a, b) => b.length - a.length)) {
     if (!saved.dirs.includes(d)) fs.rmSync(d, { recursive: true, force: true });
   }
+}
+
+/** sha256 of each of SYSTEM_FILES ('absent' for none). */
+export function systemShas(): Record<string, string> {
+  const sha = (p: string): string => (fs.existsSync(p) ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : 'absent');
+  return Object.fromEntries(SYSTEM_FILES.map((p) => [p, sha(p)]));
 }
 
 /** Throws with both streams unless the run exited 0. */

@@ -14,13 +14,11 @@
  *     exec npx jest test/e2e/system.test.ts'
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { systemPaths } from '../../src/system';
 import {
   Agent,
-  SYSTEM_FILES,
   SavedSystem,
   Shell,
   Sshd,
@@ -42,15 +40,12 @@ import {
   sshLogin,
   startAgent,
   startSshd,
+  systemShas,
   until,
   waitAttached,
 } from './harness';
 
 const PATHS = systemPaths({});
-const FILES = SYSTEM_FILES;
-
-const sha = (p: string): string => (fs.existsSync(p) ? createHash('sha256').update(fs.readFileSync(p)).digest('hex') : 'absent');
-const shas = (): Record<string, string> => Object.fromEntries(FILES.map((p) => [p, sha(p)]));
 
 
 /**
@@ -104,7 +99,7 @@ describeE2E('install --system: every user, at the next login, nothing written in
 
   beforeAll(async () => {
     saved = saveSystemFiles();
-    before = shas();
+    before = systemShas();
     keysDir = path.join(base(), 'keys');
     fs.mkdirSync(keysDir, { mode: 0o755 });
     fs.chmodSync(base(), 0o755);
@@ -175,7 +170,7 @@ describeE2E('install --system: every user, at the next login, nothing written in
     const status = runCliAsRoot(['status', '--system']);
     expect(status.stdout).toContain(PATHS.sshrc);
     expectOk(runCliAsRoot(['uninstall', '--system', '--yes']), 'uninstall --system');
-    expect(shas()).toEqual(before);
+    expect(systemShas()).toEqual(before);
     expect(fs.existsSync(PATHS.libDir)).toBe(saved.dirs.includes(PATHS.libDir));
   });
 });
