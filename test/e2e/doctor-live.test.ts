@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { linkOf } from '../../src/context';
 import { TestUser, createUser, describeE2E, expectOk, runAs, runCli, tmux, until } from './harness';
 
 interface Finding {
@@ -21,7 +22,7 @@ describeE2E('doctor reads the running tmux server (byobu, set up after the insta
 
   (hasByobu ? test : test.skip)('hooks missing on the live server read as missing; present read as present; -SSH_AUTH_SOCK read as not copied', async () => {
     const user: TestUser = createUser('bash');
-    const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+    const link = linkOf(user.home);
     expectOk(await runCli(user, ['install', '--yes']), 'install');
     expect(fs.existsSync(path.join(user.home, '.byobu'))).toBe(false);
     // Then byobu: its tmux backend, and a session it starts (tmux -f byobu's profile).

@@ -10,6 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { linkOf } from '../../src/context';
 import { dropStateParents, snapshot, treeDiff } from '../unit/helpers';
 import {
   Agent,
@@ -108,7 +109,7 @@ describeE2E('/etc/ssh/sshrc keeps running at login once the install creates ~/.s
     expectOk(await runCli(user, ['install', '--yes']), 'install');
     const socket = await x11Login(user, 'after the install (sshd runs ~/.ssh/rc)');
     // The rc's own part ran too: this login took the link.
-    expect(fs.readlinkSync(path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock'))).toBe(socket);
+    expect(fs.readlinkSync(linkOf(user.home))).toBe(socket);
     expectOk(await runCli(user, ['uninstall', '--yes']), 'uninstall');
     expect(treeDiff(dropStateParents(homeTree(), before, ''), before)).toEqual([]);
     expect(fs.readFileSync(SSHRC).equals(sshrcBefore)).toBe(true);
@@ -132,7 +133,7 @@ describeE2E('/etc/ssh/sshrc keeps running at login once the install creates ~/.s
       try {
         const socket = await x11Login(user, 'both installs');
         expect(fs.readFileSync(hooks, 'utf8')).toBe('user\n');
-        expect(fs.readlinkSync(path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock'))).toBe(socket);
+        expect(fs.readlinkSync(linkOf(user.home))).toBe(socket);
       } finally {
         for (const o of originals) fs.writeFileSync(o.file, o.bytes);
       }
@@ -140,7 +141,7 @@ describeE2E('/etc/ssh/sshrc keeps running at login once the install creates ~/.s
       // Without ~/.ssh/rc, sshd runs /etc/ssh/sshrc, and its system block sets the link.
       fs.rmSync(hooks);
       const socket = await x11Login(user, 'system-wide install only');
-      expect(fs.readlinkSync(path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock'))).toBe(socket);
+      expect(fs.readlinkSync(linkOf(user.home))).toBe(socket);
     } finally {
       expectOk(runCliAsRoot(['uninstall', '--system', '--yes']), 'uninstall --system');
       expect(fs.readFileSync(SSHRC, 'utf8')).toBe(adminSshrc(marks));
