@@ -1,8 +1,9 @@
 import * as fs from 'node:fs';
-import { dirname } from 'node:path';
-import { clientDirOf, displayDirOf, displayLinkOf, linkOf, VERSION } from './context';
+import { dirname, isAbsolute } from 'node:path';
+import { hostname } from 'node:os';
+import { hostDirOf, legacyLinkOf, linkOf, runtimeTracesOf, VERSION } from './context';
 import { fsError, StfError } from './errors';
-import { atomicWrite, makeDir, removeFile, sha256, tempPathOf } from './files';
+import { atomicWrite, makeDir, Owner, removeFile, sha256, tempPathOf } from './files';
 import { Plan } from './plan';
 import { BackupSet, StateDir } from './state';
 
@@ -42,14 +43,14 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
       else atomicWrite(change.realPath, change.after, change.mode, change.before === null ? owner : null);
     }
     if (plan.removeLink) {
-      // What the runtime made: the agent link, the DISPLAY link and records of X11 logins.
-      removeFile(linkOf(plan.home));
-      removeFile(displayLinkOf(plan.home));
-      fs.rmSync(displayDirOf(plan.home), { recursive: true, force: true });
-      // The sockets interactive logins recorded by tty, for the tmux hooks.
-      fs.rmSync(clientDirOf(plan.home), { recursive: true, force: true });
+      // What the runtime made: each host's directory (agent link, DISPLAY link and records,
+      // client records), 1.0.0's link, and the one-link layout's records.
+      const traces = runtimeTracesOf(plan.home);
+      for (const file of traces.files) removeFile(file);
+      for (const dir of traces.dirs) fs.rmSync(dir, { recursive: true, force: true });
     }
     for (const dir of plan.removeDirs) removeDirIfEmpty(dir);
+    if (plan.action === 'install') adoptLegacyLink(plan.home, owner);
     updateRecord(plan, state, createdDirs);
     if (backupSet) {
       backupSet.status = 'complete';
@@ -63,6 +64,42 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
     throw err;
   } finally {
     unlock();
+  }
+}
+
+/**
+ * 1.0.0 kept one link per home, <dir>/agent.sock, pointing at a socket; the panes it started
+ * still name it. This host's link takes its target (when it has none yet), and the old link
+ * becomes a relative link to this host's, so those panes follow this host's link from now on.
+ * A relative one (made by the runtime) is left alone. Best effort: the link is runtime state,
+ * and the next login makes it anyway.
+ */
+function adoptLegacyLink(home: string, owner: Owner | null): void {
+  const legacy = legacyLinkOf(home);
+  try {
+    const target = fs.readlinkSync(legacy);
+    if (!isAbsolute(target)) return;
+    makeDir(hostDirOf(home), 0o700, owner);
+    const link = linkOf(home);
+    if (!lexists(link)) {
+      fs.symlinkSync(target, link);
+      if (owner) fs.lchownSync(link, owner.uid, owner.gid);
+    }
+    const temp = `${legacy}.${process.pid}.tmp`;
+    fs.symlinkSync(`${hostname()}/agent.sock`, temp);
+    if (owner) fs.lchownSync(temp, owner.uid, owner.gid);
+    fs.renameSync(temp, legacy);
+  } catch {
+    // No 1.0.0 link, or it cannot be changed: the helper makes the relative one when absent.
+  }
+}
+
+function lexists(path: string): boolean {
+  try {
+    fs.lstatSync(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -1,6 +1,7 @@
 import { spawnSync } from './spawn';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { PANE_VARS } from './multiplexers';
 
 export const TOOL = 'ssh-tmux-fix';
@@ -13,8 +14,17 @@ export interface RenderContext {
   name: string;
   version: string;
   home: string;
+  /**
+   * The install's directory: its own files, and one directory per host (a home shared by
+   * several servers over NFS keeps a link per host). The templates add the host at runtime
+   * (the hostname, read without a process), so that a login to one host never moves what
+   * another host's panes reach.
+   */
   linkDir: string;
+  /** This host's agent link, for the CLI (the templates compute their host's). */
   link: string;
+  /** 1.0.0's one link, <linkDir>/agent.sock: a relative link to a host's link (tmux < 3.2, 1.0 panes). */
+  legacyLink: string;
   helper: string;
   /** The bash part, in one file sourced from each file bash reads. */
   bashInit: string;
@@ -26,11 +36,11 @@ export interface RenderContext {
   atomicLn: boolean;
   /** DISPLAY follows ssh -X/-Y logins into the panes (off with install --no-display). */
   display: boolean;
-  /** Points at the record of the newest X11 login; written by ~/.ssh/rc. */
+  /** This host's: points at the record of the newest X11 login; written by ~/.ssh/rc. */
   displayLink: string;
-  /** One record per X11 login, named by its sshd session pid. */
+  /** This host's: one record per X11 login, named by its sshd session pid. */
   displayDir: string;
-  /** One file per interactive login's tty, holding its forwarded socket (tmux routes by client tty). */
+  /** This host's: one file per interactive login's tty, holding its forwarded socket (tmux routes by client tty). */
   clientDir: string;
   /** Set in every multiplexer pane (TMUX, ...): a shell there uses the stable link. */
   paneVars: readonly string[];
@@ -51,21 +61,51 @@ export function linkDirOf(home: string): string {
   return join(home, '.ssh', TOOL);
 }
 
-export function linkOf(home: string): string {
+/** This host's directory in the install's: its agent link, DISPLAY link and records, client records. */
+export function hostDirOf(home: string, host = hostname()): string {
+  return join(linkDirOf(home), host);
+}
+
+/** This host's agent link. */
+export function linkOf(home: string, host = hostname()): string {
+  return join(hostDirOf(home, host), 'agent.sock');
+}
+
+/** 1.0.0's one link per home; now a relative link to a host's link (`<host>/agent.sock`). */
+export function legacyLinkOf(home: string): string {
   return join(linkDirOf(home), 'agent.sock');
 }
 
-export function displayLinkOf(home: string): string {
-  return join(linkDirOf(home), 'display');
+export function displayLinkOf(home: string, host = hostname()): string {
+  return join(hostDirOf(home, host), 'display');
 }
 
-export function displayDirOf(home: string): string {
-  return join(linkDirOf(home), 'displays');
+export function displayDirOf(home: string, host = hostname()): string {
+  return join(hostDirOf(home, host), 'displays');
 }
 
 /** Where interactive logins record their socket by tty, beside the link (see clientDir). */
-export function clientDirOf(home: string): string {
-  return join(dirname(linkOf(home)), 'clients');
+export function clientDirOf(home: string, host = hostname()): string {
+  return join(hostDirOf(home, host), 'clients');
+}
+
+/**
+ * What the runtime made in a home, for uninstall: 1.0.0's link (now the relative one), the
+ * DISPLAY link, records and client records of the one-link layout, and every host's directory
+ * (all hosts of a shared home lose the install together).
+ */
+export function runtimeTracesOf(home: string): { files: string[]; dirs: string[] } {
+  const top = linkDirOf(home);
+  let hostDirs: string[] = [];
+  try {
+    hostDirs = readdirSync(top, { withFileTypes: true })
+      .filter((e) => e.isDirectory() && e.name !== 'displays' && e.name !== 'clients')
+      .map((e) => join(top, e.name))
+      .sort();
+  } catch {
+    // No directory: the runtime made nothing.
+  }
+  return { files: [legacyLinkOf(home), join(top, 'display')], dirs: [join(top, 'displays'), join(top, 'clients'), ...hostDirs] };
 }
 
 export function buildContext(home: string, atomicLn = detectAtomicLn(), display = true): RenderContext {
@@ -77,6 +117,7 @@ export function buildContext(home: string, atomicLn = detectAtomicLn(), display 
     home,
     linkDir,
     link,
+    legacyLink: legacyLinkOf(home),
     helper: join(linkDir, 'refresh.sh'),
     bashInit: join(linkDir, 'init.bash'),
     agentDir: join(home, '.ssh', 'agent'),

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';
 import { dotfileRepoNotes } from './dotrepo';
-import { TOOL, VERSION, displayLinkOf, linkDirOf, linkOf } from './context';
+import { TOOL, VERSION, displayLinkOf, legacyLinkOf, linkDirOf, linkOf } from './context';
 import { StfError } from './errors';
 import { sameEntry } from './files';
 import { panesOf } from './multiplexers';
@@ -184,8 +184,10 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
   const where = `${pane ? `inside ${panes.map((m) => m.name).join(' under ')}` : 'outside any multiplexer'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
   const findings: Finding[] = [{ id: 'session', level: 'ok', message: `this shell runs ${where}` }];
   const useLink = shell.exportLine('SSH_AUTH_SOCK', link);
-  // The link however it is spelled ($HOME through a symlinked directory): never told to export it.
-  const onLink = sock !== undefined && sock !== '' && sameEntry(sock, link);
+  // The link however it is spelled ($HOME through a symlinked directory): never told to export
+  // it. A pane started under 1.0.0 (or by tmux older than 3.2) names 1.0.0's link, a relative
+  // link to a host's link.
+  const onLink = sock !== undefined && sock !== '' && (sameEntry(sock, link) || sameEntry(sock, legacyLinkOf(he.home)));
   if (!sock) {
     findings.push({ id: 'shell-sock', level: 'warn', message: 'this shell has no SSH_AUTH_SOCK', fix: useLink });
   } else if (onLink && !isSocket(sock)) {

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { recoverInterrupted } from '../apply';
-import { clientDirOf, displayDirOf, displayLinkOf, linkOf } from '../context';
+import { runtimeTracesOf } from '../context';
 import { homeOwner } from '../files';
 import { unifiedDiff } from '../diff';
 import { StfError } from '../errors';
@@ -104,7 +104,11 @@ export function describePlan(plan: Plan): string {
 export function printDiff(plan: Plan): void {
   for (const d of plan.createDirs) process.stdout.write(`mkdir -m ${d.mode.toString(8)} ${d.path}\n`);
   for (const c of plan.changes) process.stdout.write(Buffer.from(unifiedDiff(c.path, c.before, c.after), 'latin1'));
-  if (plan.removeLink) process.stdout.write(`rm -f ${linkOf(plan.home)}\nrm -f ${displayLinkOf(plan.home)}\nrm -rf ${displayDirOf(plan.home)}\nrm -rf ${clientDirOf(plan.home)}\n`);
+  if (plan.removeLink) {
+    const traces = runtimeTracesOf(plan.home);
+    for (const file of traces.files) process.stdout.write(`rm -f ${file}\n`);
+    for (const dir of traces.dirs) process.stdout.write(`rm -rf ${dir}\n`);
+  }
   for (const d of plan.removeDirs) process.stdout.write(`rmdir ${d} (if empty)\n`);
 }
 

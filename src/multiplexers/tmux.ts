@@ -1,6 +1,6 @@
 import { spawnSync } from '../spawn';
 import * as fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { RenderContext, linkDirOf } from '../context';
 import { sameEntry } from '../files';
 import { Finding } from '../doctor';
@@ -29,6 +29,13 @@ export function tmuxQuote(s: string): string {
 }
 
 const setSessionEnv = (link: string): string => `set-environment SSH_AUTH_SOCK ${tmuxQuote(link)}`;
+
+/** This host's link as a tmux format, expanded under -F (tmux 3.2+): a '#' in the path doubled. */
+export function tmuxLinkFormat(linkDir: string): string {
+  return `${linkDir.replace(/#/g, '##')}/#{host}/agent.sock`;
+}
+
+const setSessionEnvF = (format: string): string => `set-environment -F SSH_AUTH_SOCK ${tmuxQuote(format)}`;
 
 /** In the background, silent, and always exit 0 (run-shell reports a failure in the status line). */
 const followClient = (helper: string): string =>
@@ -86,12 +93,18 @@ function sessionsWith(sock: string, link: string): string[] {
 function installIntoTmux(ctx: RenderContext): string[] {
   const servers = runningTmuxServers();
   for (const sock of servers) {
-    tmux(sock, ['set-environment', '-g', 'SSH_AUTH_SOCK', ctx.link]);
-    for (const hook of HOOKS) tmux(sock, ['set-hook', '-g', `${hook}[${HOOK_INDEX}]`, setSessionEnv(ctx.link)]);
+    // A server on this host: #{host} is this host, so the value is this host's link. tmux
+    // older than 3.2 refuses -F: it gets 1.0.0's link, as the block gives it.
+    const formats = tmux(sock, ['set-hook', '-g', `${HOOKS[0]}[${HOOK_INDEX}]`, setSessionEnvF(tmuxLinkFormat(ctx.linkDir))]).ok;
+    const link = formats ? ctx.link : ctx.legacyLink;
+    tmux(sock, ['set-environment', '-g', 'SSH_AUTH_SOCK', link]);
+    for (const hook of HOOKS) {
+      tmux(sock, ['set-hook', '-g', `${hook}[${HOOK_INDEX}]`, formats ? setSessionEnvF(tmuxLinkFormat(ctx.linkDir)) : setSessionEnv(link)]);
+    }
     // client-active fails on a server older than 3.3: nothing to set there.
     for (const hook of [...CLIENT_HOOKS, ...CLIENT_HOOKS_33]) tmux(sock, ['set-hook', '-g', `${hook}[${CLIENT_HOOK_INDEX}]`, followClient(ctx.helper)]);
     for (const id of tmux(sock, ['list-sessions', '-F', '#{session_id}']).stdout.split('\n').filter(Boolean)) {
-      tmux(sock, ['set-environment', '-t', id, 'SSH_AUTH_SOCK', ctx.link]);
+      tmux(sock, ['set-environment', '-t', id, 'SSH_AUTH_SOCK', link]);
     }
   }
   return servers.map((sock) => `Set the link and hooks in the running tmux server ${sock}`);
@@ -103,10 +116,12 @@ function uninstallFromTmux(ctx: RenderContext): string[] {
   for (const sock of servers) {
     for (const hook of HOOKS) tmux(sock, ['set-hook', '-gu', `${hook}[${HOOK_INDEX}]`]);
     for (const hook of [...CLIENT_HOOKS, ...CLIENT_HOOKS_33]) tmux(sock, ['set-hook', '-gu', `${hook}[${CLIENT_HOOK_INDEX}]`]);
-    if (tmux(sock, ['show-environment', '-g', 'SSH_AUTH_SOCK']).stdout.trim() === `SSH_AUTH_SOCK=${ctx.link}`) {
-      tmux(sock, ['set-environment', '-gu', 'SSH_AUTH_SOCK']);
+    for (const link of [ctx.link, ctx.legacyLink]) {
+      if (tmux(sock, ['show-environment', '-g', 'SSH_AUTH_SOCK']).stdout.trim() === `SSH_AUTH_SOCK=${link}`) {
+        tmux(sock, ['set-environment', '-gu', 'SSH_AUTH_SOCK']);
+      }
+      for (const id of sessionsWith(sock, link)) tmux(sock, ['set-environment', '-t', id, '-u', 'SSH_AUTH_SOCK']);
     }
-    for (const id of sessionsWith(sock, ctx.link)) tmux(sock, ['set-environment', '-t', id, '-u', 'SSH_AUTH_SOCK']);
   }
   return servers.map((sock) => `Took the link and hooks back from the running tmux server ${sock}`);
 }
@@ -175,20 +190,30 @@ function described(line: string): string {
   return line;
 }
 
-/** Whether a `show-hooks -g` line is our hook setting the link; tmux quotes the value only when it must. */
-function hookSetsLink(line: string, hook: string, link: string): boolean {
-  const prefix = `${hook}[${HOOK_INDEX}] set-environment SSH_AUTH_SOCK `;
-  if (!line.startsWith(prefix)) return false;
-  const value = line.slice(prefix.length);
-  return value === link || value === tmuxQuote(link);
+/**
+ * Whether a `show-hooks -g` line is our hook setting the link: the per-host format under -F
+ * (tmux 3.2+), or a plain path (1.0.0's link on older tmux); tmux quotes the value only when
+ * it must.
+ */
+function hookSetsLink(line: string, hook: string, links: string[], format: string): boolean {
+  for (const [flag, values] of [['-F ', [format]], ['', links]] as const) {
+    const prefix = `${hook}[${HOOK_INDEX}] set-environment ${flag}SSH_AUTH_SOCK `;
+    if (!line.startsWith(prefix)) continue;
+    const value = line.slice(prefix.length);
+    if (values.some((v) => value === v || value === tmuxQuote(v))) return true;
+  }
+  return false;
 }
 
 /** Doctor's tmux checks, from what the running server says (not from the config files). */
 export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string) => string): Finding[] {
   const findings: Finding[] = [];
+  // <dir>/<host>/agent.sock; tmux older than 3.2 holds 1.0.0's <dir>/agent.sock instead.
+  const linkDir = dirname(dirname(link));
+  const legacy = join(linkDir, 'agent.sock');
   const reload = 'run \'ssh-tmux-fix install\' (it sets them in running servers), or reload the config file that holds the block';
   // The link however it is spelled (a home reached through a symlinked directory).
-  const holdsLink = (line: string) => line.startsWith('SSH_AUTH_SOCK=') && sameEntry(line.slice('SSH_AUTH_SOCK='.length), link);
+  const holdsLink = (line: string) => line.startsWith('SSH_AUTH_SOCK=') && [link, legacy].some((l) => sameEntry(line.slice('SSH_AUTH_SOCK='.length), l));
   findings.push(
     holdsLink(r.global)
       ? { id: 'tmux-global', level: 'ok', message: 'tmux global environment holds the agent link' }
@@ -198,7 +223,7 @@ export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string
     findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${described(r.session)}; new windows get that`, fix: `tmux set-environment SSH_AUTH_SOCK ${quote(link)}` });
   }
   const hookLines = r.hooks.split('\n');
-  const missing = HOOKS.filter((hook) => !hookLines.some((line) => hookSetsLink(line, hook, link)));
+  const missing = HOOKS.filter((hook) => !hookLines.some((line) => hookSetsLink(line, hook, [link, legacy], tmuxLinkFormat(linkDir))));
   const copies = copiesSshAuthSock(r.updates);
   if (missing.length) {
     findings.push({
@@ -239,7 +264,9 @@ export const tmuxMultiplexer: Multiplexer = {
   templateContext: (ctx) => ({
     tmuxHooks: HOOKS,
     tmuxHookIndex: HOOK_INDEX,
-    tmuxSetSessionEnv: setSessionEnv(ctx.link),
+    tmuxLinkFormat: tmuxLinkFormat(ctx.linkDir),
+    tmuxSetSessionEnv: setSessionEnvF(tmuxLinkFormat(ctx.linkDir)),
+    tmuxSetSessionEnvLegacy: setSessionEnv(ctx.legacyLink),
     tmuxClientHooks: CLIENT_HOOKS,
     tmuxClientHooks33: CLIENT_HOOKS_33,
     tmuxClientHookIndex: CLIENT_HOOK_INDEX,

@@ -3,6 +3,7 @@
  * installed, a live forwarded login, the login gone, a hand-edited block, a stale pane in tmux).
  */
 import * as fs from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
   Agent,
@@ -201,7 +202,7 @@ describeE2E('doctor against real situations', () => {
       const report = parseReport({ code: r.code, stdout: r.output }, context);
       const f = finding(report, 'shell-sock', 'fail', context);
       expect(f.message).toContain(stale);
-      expect(f.fix).toContain(path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock'));
+      expect(f.fix).toContain(path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock'));
       expect(finding(report, 'session', 'ok', context).message).toMatch(/inside tmux/);
       // The install reached the running tmux server too.
       finding(report, 'tmux-global', 'ok', context);

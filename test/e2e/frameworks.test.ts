@@ -8,6 +8,7 @@
  * agent. Uninstall gives the user's files back and leaves the checkouts clean.
  */
 import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { installOhMyTmux, installOhMyZsh } from '../support/frameworks';
@@ -68,7 +69,7 @@ describeE2E('frameworks: Oh my tmux! and oh-my-zsh', () => {
       expect(script).toEqual({ code: 0, output: '' });
       // The zsh part came from $ZSH_CUSTOM: the pane's shell uses the link.
       const sock = await paneRun(user, oldPane, 'echo $SSH_AUTH_SOCK');
-      expect(sock.output).toBe(path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock'));
+      expect(sock.output).toBe(path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock'));
       expect((await paneAgentWorks(user, oldPane)).code).toBe(0);
 
       // The connection drops; the sofa: log in again, reattach.

@@ -8,6 +8,7 @@
  *   next command in the pane must reach the agent of the other live login.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
@@ -68,7 +69,7 @@ describeE2E('the runtime against hung and killed forwarded sockets', () => {
 
   test.each(SHELLS)('%s: a hung socket of the user is newest when the link\'s login drops: the next command answers within seconds', async (shell) => {
     const user = await setUp(shell);
-    const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+    const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
     try {
       const a = await sshLogin(user, sshd, agent);
       a.type('tmux new-session -s main\r');
@@ -95,7 +96,7 @@ describeE2E('the runtime against hung and killed forwarded sockets', () => {
 
   test.each(SHELLS)('%s: the sshd session of the link\'s login is killed with SIGKILL: the next command reaches the other login', async (shell) => {
     const user = await setUp(shell);
-    const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+    const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
     try {
       const a = await sshLogin(user, sshd, agent);
       a.type('tmux new-session -s main\r');

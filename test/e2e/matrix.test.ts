@@ -10,6 +10,7 @@
  * writes it to docs/comparison.md.
  */
 import * as fs from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
   Agent,
@@ -110,7 +111,7 @@ interface Verdict {
 
 const linkOf = (user: TestUser, mode: Mode) =>
   mode === 'ours'
-    ? path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock')
+    ? path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock')
     : path.join(user.home, '.ssh', 'ssh_auth_sock');
 const helperOf = (user: TestUser) => path.join(user.home, '.ssh', 'ssh-tmux-fix', 'refresh.sh');
 

@@ -4,6 +4,7 @@
  * window and from a new one. Real sshd, ssh-agent, screen, tmux and byobu.
  */
 import * as fs from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
   Agent,
@@ -163,7 +164,7 @@ describeE2E('the seed story in GNU screen and byobu', () => {
         const findings = (JSON.parse(doctor.output) as { findings: { id: string; level: string; message: string }[] }).findings;
         expect(findings.filter((f) => ['session', 'shell-sock'].includes(f.id)).map((f) => `${f.level} ${f.message}`)).toEqual([
           'ok this shell runs inside screen, over SSH',
-          `ok this shell's SSH_AUTH_SOCK is live (${path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock')})`,
+          `ok this shell's SSH_AUTH_SOCK is live (${path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock')})`,
         ]);
       }), 90_000);
 

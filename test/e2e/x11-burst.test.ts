@@ -2,6 +2,7 @@
  * X11 forwarding next to the ~/.ssh/rc block, bad SSH_AUTH_SOCK values at the login-shell path,
  * and a burst of concurrent forwarded logins against a tight link checker. One sshd for the file.
  */
+import { hostname } from 'node:os';
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -37,8 +38,19 @@ function linkDir(user: TestUser): string {
   return path.join(user.home, '.ssh', 'ssh-tmux-fix');
 }
 
+/** This host's directory: the link, the client records. */
+function hostDir(user: TestUser): string {
+  return path.join(linkDir(user), hostname());
+}
+
 function linkOf(user: TestUser): string {
-  return path.join(linkDir(user), 'agent.sock');
+  return path.join(hostDir(user), 'agent.sock');
+}
+
+/** The install's directory holds its files, 1.0.0's link (relative) and this host's directory; that one the link and the records. */
+function expectOnlyOurFiles(user: TestUser): void {
+  expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'init.bash', 'refresh.sh', 'tmux.conf', hostname()].sort());
+  expect(fs.readdirSync(hostDir(user)).sort()).toEqual(['agent.sock', 'clients']);
 }
 
 function readLink(user: TestUser): string | undefined {
@@ -278,7 +290,7 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
         for (const [what, sock] of Object.entries(bad)) await tryBad(`${what}, link dangling`, sock, s1);
         await tryBad('the dangling link itself', link, s1);
 
-        expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'clients', 'init.bash', 'refresh.sh', 'tmux.conf']);
+        expectOnlyOurFiles(user);
 
         // The next good forwarded login heals everything.
         const second = await sshLogin(user, sshd, agent);
@@ -386,7 +398,7 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
         const live = liveAgentSockets(user);
         return live.length === 1 && live[0] === mainSock ? true : undefined;
       }, 20_000, () => `live sockets: ${liveAgentSockets(user).join(' ')}`);
-      expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'clients', 'init.bash', 'refresh.sh', 'tmux.conf']);
+      expectOnlyOurFiles(user);
 
       // The pane from before the burst reaches the agent through the (healed) link.
       const after = await paneAgentWorks(user, pane);
@@ -394,7 +406,7 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
         throw new Error(`after the burst: ssh-add -l in the pane gave ${after.code} (${after.output})\n${await diagnose(user, sshd, [pane])}`);
       }
       expect(readLink(user)).toBe(mainSock);
-      expect(fs.readdirSync(linkDir(user)).sort()).toEqual(['agent.sock', 'clients', 'init.bash', 'refresh.sh', 'tmux.conf']);
+      expectOnlyOurFiles(user);
       await main.kill();
     } finally {
       user.cleanup();

@@ -7,7 +7,8 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { buildContext, RenderContext } from '../../src/context';
 import { render } from '../../src/render';
 
@@ -33,7 +34,8 @@ interface Home {
 function makeHome(atomicLn = true): Home {
   const home = join(base, 'home');
   const ctx = { ...buildContext(home, atomicLn), forwardedGlob: `${base}/tmp/ssh-*/agent.*`, dropbearGlob: `${base}/tmp/dropbear-*/auth-*` };
-  fs.mkdirSync(ctx.linkDir, { recursive: true, mode: 0o700 });
+  // This host's directory, as its first login makes it.
+  fs.mkdirSync(dirname(ctx.link), { recursive: true, mode: 0o700 });
   fs.writeFileSync(ctx.helper, render('helper', ctx));
   const rc = join(home, '.ssh', 'rc');
   fs.writeFileSync(rc, render('ssh-rc', ctx));
@@ -189,8 +191,15 @@ describe('heal', () => {
     const older = await agentAt(forwardedPath());
     await new Promise((r) => setTimeout(r, 20));
     // OpenSSH 10.1+ layout: the test listens in ~/.ssh/agent/ itself (this machine has 9.2).
-    const newer = await agentAt(join(h.home, '.ssh', 'agent', 's.abcdef.sshd.12345'));
+    // A login there taught the helper this host's hash (s.<H>.*); another host's socket in
+    // the shared directory, newer still, is never taken.
+    const newer = await agentAt(join(h.home, '.ssh', 'agent', 's.abcdef1234.sshd.12345'));
+    runHelper(h, 'login', { SSH_AUTH_SOCK: newer });
+    expect(fs.readFileSync(join(dirname(h.ctx.link), 'agent-host-hash'), 'utf8')).toBe('abcdef1234\n');
+    await new Promise((r) => setTimeout(r, 20));
+    await agentAt(join(h.home, '.ssh', 'agent', 's.OtherHost0.sshd.67890'));
     const gone = join(base, 'gone.sock');
+    fs.rmSync(h.ctx.link);
     fs.symlinkSync(gone, h.ctx.link);
     runHelper(h, 'heal', {});
     expect(target(h)).toBe(newer);
@@ -350,7 +359,8 @@ describe.each([true, false])('atomic replacement (GNU ln -sfn: %s)', (atomicLn) 
     await checked;
     expect(output).not.toMatch(/MISSING/);
     expect(Number(/checks=(\d+)/.exec(output)?.[1])).toBeGreaterThan(0);
-    expect(fs.readdirSync(h.ctx.linkDir).sort()).toEqual(['agent.sock', 'refresh.sh']);
+    expect(fs.readdirSync(h.ctx.linkDir).sort()).toEqual(['agent.sock', 'refresh.sh', hostname()].sort());
+    expect(fs.readdirSync(dirname(h.ctx.link))).toEqual(['agent.sock']);
     expect(socks).toContain(target(h));
   });
 });

@@ -4,6 +4,7 @@
  * bash, zsh and fish, started in an installed throwaway home with TMUX set.
  */
 import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { makeRoot, removeAllRoots, runCli } from '../unit/helpers';
@@ -22,7 +23,7 @@ function install(files: Record<string, string>): string {
   }
   const out = runCli(['install', '--yes', '--shell', 'bash,zsh,fish,sh'], { home });
   expect(out.code).toBe(0);
-  return join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  return join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
 }
 
 /** What a pane shell ends up with: its SSH_AUTH_SOCK and whether the heal hook is registered. */

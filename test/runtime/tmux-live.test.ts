@@ -4,6 +4,7 @@
  * A private tmux server in a private TMUX_TMPDIR stands in for the user's.
  */
 import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { cliEnv, makeRoot, removeRoot, runCli } from '../unit/helpers';
@@ -36,7 +37,7 @@ function cli(...args: string[]): string {
 test('install reaches a running server; uninstall takes back only what it set', () => {
   tmux('new-session', '-d', '-s', 'work', 'sleep 600');
   tmux('set-hook', '-g', 'client-attached[3]', 'display-message mine');
-  const link = join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  const link = join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
 
   const server = join(env.TMUX_TMPDIR, `tmux-${process.getuid?.()}`, 'default');
   expect(cli('install', '--only', 'tmux')).not.toContain(server);
@@ -47,7 +48,8 @@ test('install reaches a running server; uninstall takes back only what it set', 
   expect(tmux('show-environment', '-t', 'work', 'SSH_AUTH_SOCK')).toBe(`SSH_AUTH_SOCK=${link}`);
   const hooks = tmux('show-hooks', '-g');
   for (const hook of ['client-attached', 'session-created', 'client-session-changed']) {
-    expect(hooks).toContain(`${hook}[7311] set-environment SSH_AUTH_SOCK ${link}`);
+    // tmux 3.2+: #{host} expands to the hostname when the hook runs (each host its own link).
+    expect(hooks).toContain(`${hook}[7311] set-environment -F SSH_AUTH_SOCK "${join(base, 'home', '.ssh', 'ssh-tmux-fix')}/#{host}/agent.sock"`);
   }
   tmux('new-window', '-t', 'work', `sh -c 'echo "$SSH_AUTH_SOCK" > ${base}/window-env; sleep 600'`);
   for (let i = 0; i < 100 && !fs.existsSync(join(base, 'window-env')); i += 1) spawnSync('sleep', ['0.05']);

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { hostname } from 'node:os';
 import { findBlocks } from '../../src/blocks';
 import { tmuxOwnFile } from '../../src/multiplexers/tmux';
 import {
@@ -53,8 +54,15 @@ test('install over 1.0.0: one copy of each part, the tmux lines in the install\'
   const oldTmux = fs.readFileSync(path.join(home, '.tmux.conf'), 'utf8');
   expect(oldTmux).toContain('set-hook -g client-attached[7311]');
 
+  // 1.0.0's runtime made its one link at a login; its panes name it.
+  const legacy = path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  fs.symlinkSync('/tmp/ssh-old/agent.4242', legacy);
+
   const now = runCli(['install', ...shells], { home });
   expect([now.code, now.stderr]).toEqual([0, '']);
+  // This host's link took its target; the old link now follows this host's link.
+  expect(fs.readlinkSync(legacy)).toBe(`${hostname()}/agent.sock`);
+  expect(fs.readlinkSync(path.join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock'))).toBe('/tmp/ssh-old/agent.4242');
   const dotfiles = ['.bashrc', '.profile', '.zshrc', '.tmux.conf', '.ssh/rc', '.config/fish/conf.d/ssh-tmux-fix.fish'];
   for (const rel of dotfiles) {
     const text = fs.readFileSync(path.join(home, rel), 'latin1');
@@ -63,7 +71,9 @@ test('install over 1.0.0: one copy of each part, the tmux lines in the install\'
   const tmuxConf = fs.readFileSync(path.join(home, '.tmux.conf'), 'utf8');
   expect(tmuxConf).not.toContain('set-hook');
   expect(tmuxConf).toContain(`source-file -q "${tmuxOwnFile(home)}"`);
-  expect(fs.readFileSync(tmuxOwnFile(home), 'utf8').match(/set-hook -g client-attached\[7311\]/g)).toHaveLength(1);
+  // Once per branch: tmux 3.2+ (this host's link, #{host}) and older tmux (1.0.0's link).
+  expect(fs.readFileSync(tmuxOwnFile(home), 'utf8').match(/set-hook -g client-attached\[7311\] "set-environment -F/g)).toHaveLength(1);
+  expect(fs.readFileSync(tmuxOwnFile(home), 'utf8').match(/set-hook -g client-attached\[7311\] "set-environment SSH/g)).toHaveLength(1);
 
   // A server started from the upgraded config: each hook once, the link in the environment.
   const sock = path.join(root, 'tmux.sock');
@@ -72,7 +82,7 @@ test('install over 1.0.0: one copy of each part, the tmux lines in the install\'
     expect(tmux('-f', path.join(home, '.tmux.conf'), 'new-session', '-d', 'sleep 30').code).toBe(0);
     const hooks = tmux('show-hooks', '-g').stdout.split('\n').filter((l) => l.includes('[7311]'));
     expect(hooks.map((l) => l.replace(/\[.*/, '')).sort()).toEqual(['client-attached', 'client-session-changed', 'session-created']);
-    expect(tmux('show-environment', '-g', 'SSH_AUTH_SOCK').stdout).toBe(`SSH_AUTH_SOCK=${path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock')}\n`);
+    expect(tmux('show-environment', '-g', 'SSH_AUTH_SOCK').stdout).toBe(`SSH_AUTH_SOCK=${path.join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock')}\n`);
   } finally {
     tmux('kill-server');
   }

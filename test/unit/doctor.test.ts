@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isForwarded } from '../../src/doctor';
+import { hostname } from 'node:os';
 import { ensureBuilt, makeRoot, removeAllRoots, runCli } from './helpers';
 
 beforeAll(ensureBuilt);
@@ -48,8 +49,9 @@ test('--no-display: no DISPLAY logic in the parts, doctor says so, an upgrade ke
 test('doctor names the recorded X11 login; uninstall removes the DISPLAY link and the records', () => {
   const { home } = makeRoot();
   expect(runCli(['install', '--yes', '--shell', 'bash'], { home }).code).toBe(0);
-  const linkDir = path.join(home, '.ssh', 'ssh-tmux-fix');
-  fs.mkdirSync(path.join(linkDir, 'displays'), { mode: 0o700 });
+  // This host's directory holds the DISPLAY link and records (sshd pids are per host).
+  const linkDir = path.join(home, '.ssh', 'ssh-tmux-fix', hostname());
+  fs.mkdirSync(path.join(linkDir, 'displays'), { recursive: true, mode: 0o700 });
   const record = path.join(linkDir, 'displays', String(process.pid));
   fs.writeFileSync(record, `${process.pid}\nlocalhost:11.0\n\n`);
   fs.symlinkSync(record, path.join(linkDir, 'display'));
@@ -61,6 +63,7 @@ test('doctor names the recorded X11 login; uninstall removes the DISPLAY link an
   expect(runCli(['uninstall', '--yes'], { home }).code).toBe(0);
   expect(fs.existsSync(path.join(linkDir, 'display'))).toBe(false);
   expect(fs.existsSync(path.join(linkDir, 'displays'))).toBe(false);
+  expect(fs.existsSync(path.dirname(linkDir))).toBe(false);
 });
 
 test('the agent link on a local ssh-agent without keys: doctor says so, and does not send the user to ssh-add on the laptop', () => {

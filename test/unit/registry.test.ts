@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { hostname } from 'node:os';
 import { buildContext } from '../../src/context';
 import { MULTIPLEXERS, PANE_VARS } from '../../src/multiplexers';
 import { copiesSshAuthSock, tmuxFindingsFrom } from '../../src/multiplexers/tmux';
@@ -63,7 +64,7 @@ test('a trailing slash in HOME keeps XDG_CONFIG_HOME, and ZDOTDIR set only in ~/
 
 test("doctor's fix lines are in the login shell's syntax and set the link exactly (home named o'neil)", () => {
   const { home } = makeRoot("o'neil");
-  const link = path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  const link = path.join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
   for (const shell of ['bash', 'zsh', 'fish']) {
     const report = JSON.parse(runCli(['doctor', '--json'], { home, env: { SHELL: `/usr/bin/${shell}` } }).stdout) as Report;
     const fix = report.findings.find((f) => f.id === 'shell-sock')?.fix ?? '';
@@ -76,13 +77,18 @@ test("doctor's fix lines are in the login shell's syntax and set the link exactl
 
 test('doctor gives no "export the link" advice to a shell that already uses the dangling link', () => {
   const { home } = makeRoot();
-  const link = path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  const link = path.join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
   fs.mkdirSync(path.dirname(link), { recursive: true, mode: 0o700 });
   fs.symlinkSync('/tmp/ssh-gone/agent.1', link);
-  const report = JSON.parse(runCli(['doctor', '--json'], { home, env: { SSH_AUTH_SOCK: link, TMUX: '/nonexistent,1,0' } }).stdout) as Report;
-  const sock = report.findings.find((f) => f.id === 'shell-sock')!;
-  expect(sock).toMatchObject({ level: 'fail', message: expect.stringContaining('uses the agent link') });
-  expect(sock.fix).not.toContain('SSH_AUTH_SOCK=');
+  // This host's link, and 1.0.0's (a relative link to it) that older panes name.
+  const legacy = path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  fs.symlinkSync(`${hostname()}/agent.sock`, legacy);
+  for (const used of [link, legacy]) {
+    const report = JSON.parse(runCli(['doctor', '--json'], { home, env: { SSH_AUTH_SOCK: used, TMUX: '/nonexistent,1,0' } }).stdout) as Report;
+    const sock = report.findings.find((f) => f.id === 'shell-sock')!;
+    expect(sock).toMatchObject({ level: 'fail', message: expect.stringContaining('uses the agent link') });
+    expect(sock.fix).not.toContain('SSH_AUTH_SOCK=');
+  }
 });
 
 describe('tmux findings read the running server', () => {

@@ -6,9 +6,10 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { hostname } from 'node:os';
 import { insertBlock } from '../../src/blocks';
 import { buildContext, RenderContext, VERSION } from '../../src/context';
-import { tmuxOwnFile } from '../../src/multiplexers/tmux';
+import { tmuxLinkFormat, tmuxOwnFile } from '../../src/multiplexers/tmux';
 import { render, TemplateName, TEMPLATES } from '../../src/render';
 import { CLI, makeRoot, removeAllRoots, run, TEST_PATH } from './helpers';
 
@@ -77,7 +78,10 @@ describe.each(CASES)('%s (atomicLn=%s)', (name, atomicLn) => {
     // tmux "..." and, inside a quoted hook command, \"...\".
     const sh = (p: string) => `'${p.split("'").join("'\\''")}'`;
     const fish = (p: string) => `'${p.split("'").join("\\'")}'`;
-    const forms = [ctx.link, ctx.helper, ctx.bashInit, tmuxOwnFile(ctx.home)].flatMap((p) => [sh(p), fish(p), `"${p}"`, `\\"${p}\\"`]);
+    // The link itself is computed at runtime from the directory and the hostname (tmux: a format).
+    const forms = [ctx.linkDir, ctx.legacyLink, tmuxLinkFormat(ctx.linkDir), ctx.helper, ctx.bashInit, tmuxOwnFile(ctx.home)].flatMap((p) => [sh(p), fish(p), `"${p}"`, `\\"${p}\\"`]);
+    // Rendered files are the same on every host (a fleet renders them on its controller).
+    expect(text).not.toContain(`/${hostname()}/`);
     expect(forms.some((q) => text.includes(q))).toBe(true);
     // Never unquoted: the raw path (with its space) only ever appears inside quotes or comments.
     for (const line of text.split('\n').filter((l) => l.includes(home) && !/^\s*#/.test(l))) {
@@ -248,7 +252,10 @@ describe('the helper, run by /bin/sh, points the link at a socket of this user',
     const again = run('/bin/sh', [ctx.helper, 'login'], { env: { PATH: TEST_PATH, HOME: home, SSH_AUTH_SOCK: ctx.link } });
     expect(again.code).toBe(0);
     expect(fs.readlinkSync(ctx.link)).toBe(sock);
-    expect(fs.readdirSync(ctx.linkDir).sort()).toEqual(['agent.sock', 'refresh.sh']);
+    // This host's directory holds the link; 1.0.0's link is a relative link to it.
+    expect(fs.readdirSync(ctx.linkDir).sort()).toEqual(['agent.sock', 'refresh.sh', hostname()].sort());
+    expect(fs.readdirSync(path.dirname(ctx.link))).toEqual(['agent.sock']);
+    expect(fs.readlinkSync(ctx.legacyLink)).toBe(`${hostname()}/agent.sock`);
   });
 });
 
@@ -297,12 +304,14 @@ describe('the tmux block, loaded by a real private tmux server', () => {
 
     const env = tmux(['show-environment', '-g', 'SSH_AUTH_SOCK']);
     ok('show-environment -g', env);
+    // tmux 3.2 and later: the hostname expanded (#{host}), so each host of a shared home has its own.
     expect(env.stdout).toBe(`SSH_AUTH_SOCK=${ctx.link}\n`);
+    expect(ctx.link).toBe(path.join(ctx.linkDir, hostname(), 'agent.sock'));
 
     const hooks = tmux(['show-hooks', '-g']);
     ok('show-hooks -g', hooks);
     const ours = hooks.stdout.split('\n').filter((l) => l.includes('[7311]')).sort();
-    const value = `set-environment SSH_AUTH_SOCK "${ctx.link}"`;
+    const value = `set-environment -F SSH_AUTH_SOCK "${tmuxLinkFormat(ctx.linkDir)}"`;
     expect(ours).toEqual([`client-attached[7311] ${value}`, `client-session-changed[7311] ${value}`, `session-created[7311] ${value}`]);
 
     // update-environment copied the client's bogus socket into the session; session-created put the link back.

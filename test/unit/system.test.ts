@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { hostname } from 'node:os';
 import { insertBlock } from '../../src/blocks';
 import { VERSION } from '../../src/context';
 import { modeFinding } from '../../src/doctor';
@@ -97,7 +98,8 @@ describe('installed under a root, used by the real shells with HOME at runtime',
     await new Promise<void>((resolve) => server.close(() => resolve()));
     cli(['uninstall', '--system', '--yes'], root);
   });
-  const link = () => path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+  // This host's link: ~/.ssh/ssh-tmux-fix/<hostname>/agent.sock.
+  const link = () => path.join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
   const env = (extra: Record<string, string> = {}) => ({ PATH: TEST_PATH, HOME: home, TERM: 'dumb', ...extra });
 
   test('/etc/ssh/sshrc makes ~/.ssh and the link directory (0700) and the link, printing nothing', () => {
@@ -106,6 +108,7 @@ describe('installed under a root, used by the real shells with HOME at runtime',
     expect(fs.readlinkSync(link())).toBe(sock);
     expect(fs.statSync(path.join(home, '.ssh')).mode & 0o777).toBe(0o700);
     expect(fs.statSync(path.dirname(link())).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.dirname(path.dirname(link()))).mode & 0o777).toBe(0o700);
   });
 
   test('/etc/ssh/sshrc run by a ~/.ssh/rc the per-user install created (its helper readable) leaves the link to that file', () => {
@@ -161,7 +164,7 @@ describe('installed under a root, used by the real shells with HOME at runtime',
       expect(tmux(['show-environment', 'SSH_AUTH_SOCK']).stdout).toBe(`SSH_AUTH_SOCK=${link()}\n`);
       const hooks = tmux(['show-hooks', '-g']).stdout.split('\n').filter((l) => l.includes('[7311]'));
       expect(hooks).toHaveLength(3);
-      for (const h of hooks) expect(h).toContain(`set-environment SSH_AUTH_SOCK "${link()}"`);
+      for (const h of hooks) expect(h).toContain(`set-environment -F SSH_AUTH_SOCK "${path.join(home, '.ssh', 'ssh-tmux-fix')}/#{host}/agent.sock"`);
     } finally {
       tmux(['kill-server']);
     }
