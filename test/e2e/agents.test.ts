@@ -6,6 +6,7 @@
  * the key, after a drop and a reattach too; doctor says nothing false (no "run ssh-add").
  */
 import * as fs from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
   Shell,
@@ -67,7 +68,7 @@ describeE2E('a shell plugin starts a keyless local ssh-agent in every shell', ()
   test.each<Shell>(['bash', 'zsh', 'fish'])('%s: the link stays on the forwarded socket; panes reach the key after reattach; doctor is right', async (shell) => {
     const user = createUser(shell);
     authorize(user, agent.publicKey);
-    const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+    const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
     const linkTarget = () => fs.readlinkSync(link, { encoding: 'utf8' });
     try {
       addPlugin(user, shell);

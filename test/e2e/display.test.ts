@@ -8,6 +8,7 @@
  * local DISPLAY=:0 keeps it throughout.
  */
 import * as fs from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
   Agent,
@@ -121,7 +122,7 @@ describeE2E('DISPLAY follows ssh -X logins into old tmux panes', () => {
 
       // ~/.ssh/rc recorded the login: the link names a record of its sshd session, the
       // process that listens on the login's X11 port.
-      const record = fs.readFileSync(path.join(user.home, '.ssh', 'ssh-tmux-fix', 'display'), 'utf8').split('\n');
+      const record = fs.readFileSync(path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'display'), 'utf8').split('\n');
       expect(record[1]).toBe(one.display);
       expect(x11Listener(one.display)).toContain(Number(record[0]));
 

@@ -6,6 +6,7 @@
  * drop, a new login, tmux attach: the old pane and a new window reach the agent.
  */
 import * as fs from 'node:fs';
+import { hostname } from 'node:os';
 import * as path from 'node:path';
 import {
   Agent,
@@ -42,7 +43,7 @@ describeE2E('Dropbear server: no ~/.ssh/rc, its own socket layout', () => {
   test.each<Shell>(['bash', 'zsh', 'fish'])('%s login shell: ssh -A into dropbear, tmux, a second connection closes, the drop, reattach', async (shell) => {
     const user = createUser(shell);
     authorize(user, agent.publicKey);
-    const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', 'agent.sock');
+    const link = path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
     const linkTarget = () => fs.readlinkSync(link, { encoding: 'utf8' });
     try {
       expectOk(await runCli(user, ['install', '--yes']), 'install');
@@ -53,7 +54,7 @@ describeE2E('Dropbear server: no ~/.ssh/rc, its own socket layout', () => {
       // No rc ran: the login shell pointed the link.
       expect(linkTarget()).toBe(firstSock);
       // Dropbear sets SSH_TTY too: the login shell recorded its socket for the tmux client hooks.
-      const records = path.join(user.home, '.ssh', 'ssh-tmux-fix', 'clients');
+      const records = path.join(user.home, '.ssh', 'ssh-tmux-fix', hostname(), 'clients');
       expect(fs.readdirSync(records).map((f) => fs.readFileSync(path.join(records, f), 'utf8'))).toContain(`${firstSock}\n`);
       first.type('tmux new-session -s main\r');
       const oldPane = await sessionPane(user, 'main');

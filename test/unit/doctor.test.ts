@@ -74,8 +74,8 @@ test('the agent link on a local ssh-agent without keys: doctor says so, and does
   const agent = spawnSync('ssh-agent', ['-a', sock], { encoding: 'utf8' });
   const pid = /SSH_AGENT_PID=(\d+)/.exec(agent.stdout)?.[1];
   try {
-    fs.mkdirSync(path.join(home, '.ssh', 'ssh-tmux-fix'), { recursive: true, mode: 0o700 });
-    fs.symlinkSync(sock, path.join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock'));
+    fs.mkdirSync(path.join(home, '.ssh', 'ssh-tmux-fix', hostname()), { recursive: true, mode: 0o700 });
+    fs.symlinkSync(sock, path.join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock'));
     const link = (JSON.parse(runCli(['doctor', '--json'], { home }).stdout) as Report).findings.find((f) => f.id === 'link');
     expect(link).toMatchObject({ level: 'warn', message: expect.stringContaining('a local ssh-agent on this host that holds no keys') });
     expect(link!.fix).not.toMatch(/your own machine/);
