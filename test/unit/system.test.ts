@@ -121,7 +121,7 @@ describe('installed under a root, used by the real shells with HOME at runtime',
     expect(fs.existsSync(path.join(other, '.ssh'))).toBe(false);
     // That helper gone (the per-user install removed): the system block does it again.
     run('/bin/sh', [paths.sshrc], { env: { ...env({ SSH_AUTH_SOCK: sock }), HOME: other, __stf_rc_helper: `${helper}.gone` }, input: '' });
-    expect(fs.readlinkSync(path.join(other, '.ssh', 'ssh-tmux-fix', 'agent.sock'))).toBe(sock);
+    expect(fs.readlinkSync(path.join(other, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock'))).toBe(sock);
   });
 
   test('in a pane, bash (the system bashrc), zsh (the system zshrc), fish (its conf.d file) and sh (profile.d) use the link of $HOME', () => {
