@@ -267,18 +267,19 @@ describeE2E('X11 forwarding, bad SSH_AUTH_SOCK at login, burst of logins', () =>
           expect(fs.existsSync(path.join(spacedDir, 'pwned')) || fs.existsSync(path.join(user.home, 'pwned'))).toBe(false);
         };
 
-        // A good link, from a real forwarded login that stays open.
-        const first = await sshLogin(user, sshd, agent);
-        const s1 = await first.serverSocket();
-        await until('the link to point at the first login', () => (readLink(user) === s1 ? true : undefined));
-
-        // Control: this way of starting a login shell does run the login path. A live socket of
-        // the user's own that the link does not point to is taken, and then the first one again.
+        // Control: this way of starting a login shell does run the login path. With no link
+        // yet, a live socket of the user's own (a local agent) is taken.
         const own = path.join(user.workDir, 'own-agent.sock');
         const ownAgent = await userAgent(user, own);
         started.push(ownAgent);
-        await tryBad('(control) a live socket of the user', own, own);
-        await tryBad('(control) the forwarded socket of the open login', s1, s1);
+        await tryBad('(control) a live socket of the user, no link yet', own, own);
+
+        // A good link, from a real forwarded login that stays open; the local agent no longer
+        // takes it (a forwarded socket outranks a local one).
+        const first = await sshLogin(user, sshd, agent);
+        const s1 = await first.serverSocket();
+        await until('the link to point at the first login', () => (readLink(user) === s1 ? true : undefined));
+        await tryBad('(control) the live local agent while a forwarded login is open', own, s1);
         await stopProcess(ownAgent);
 
         for (const [what, sock] of Object.entries(bad)) await tryBad(what, sock, s1);
