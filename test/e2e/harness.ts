@@ -36,7 +36,20 @@ export interface RunResult {
 export interface Sshd {
   port: number;
   logFile: string;
+  /**
+   * Set for an sshd on another host (startSshd's `hostname`): its own mount and UTS
+   * namespace, its own hostname and /tmp, the same homes.
+   */
+  host?: OtherHost;
   stop(): Promise<void>;
+}
+
+export interface OtherHost {
+  hostname: string;
+  /** sshd's pid, in the namespace: nsenter's target. */
+  pid: number;
+  /** Where this process sees that host's root (/proc/<pid>/root): its /tmp is below. */
+  root: string;
 }
 
 export interface Agent {
@@ -226,7 +239,7 @@ function hostKey(): string {
  * StrictModes no because the homes live under a temp dir whose modes we do not control fully.
  * AcceptEnv is left at its default, which accepts nothing (OpenSSH 9.2 has no "none" keyword).
  */
-export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: string; hideNode?: boolean } = {}): Promise<Sshd> {
+export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: string; hideNode?: boolean; hostname?: string } = {}): Promise<Sshd> {
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = privateDir('sshd');
   const port = await freePort();
@@ -256,7 +269,12 @@ export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: st
   fs.writeFileSync(configFile, `${config}\n`);
 
   const sshd = ['/usr/sbin/sshd', '-D', '-f', configFile, '-E', logFile];
-  const child = opts.hideNode
+  const child = opts.hostname
+    ? // Another host over the same homes (an NFS home): its own UTS namespace and hostname,
+      // and its own mount namespace with a private /tmp (a tmpfs), where this file's base
+      // directory (homes, sshd's files) is bound back at the same path.
+      spawn('unshare', ['--mount', '--uts', '--propagation', 'private', '/bin/sh', '-c', OTHER_HOST_SCRIPT, opts.hostname, base(), ...sshd], { stdio: 'ignore' })
+    : opts.hideNode
     ? // Its own mount namespace, where /dev/null covers every node binary: a host without Node.
       spawn('unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c',
         'for f in $0; do mount --bind /dev/null "$f" || exit 1; done; exec "$@"', nodeBinaries().join(' '), ...sshd], { stdio: 'ignore' })
@@ -267,7 +285,8 @@ export async function startSshd(opts: { permitUserRC?: boolean; extraConfig?: st
     if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}:\n${log()}`);
     return (await portAccepts(port)) || undefined;
   }, DEFAULT_WAIT_MS, log);
-  return { port, logFile, stop: () => stopChild(child, 'SIGTERM') };
+  const host = opts.hostname ? { hostname: opts.hostname, pid: child.pid!, root: `/proc/${child.pid}/root` } : undefined;
+  return { port, logFile, host, stop: () => stopChild(child, 'SIGTERM') };
 }
 
 /**
@@ -295,6 +314,21 @@ export async function startDropbear(): Promise<Sshd> {
   }, DEFAULT_WAIT_MS, text);
   return { port, logFile, stop: () => stopChild(child, 'SIGTERM') };
 }
+
+/** $0 hostname, $1 the base directory, then sshd's argv (unshare execs it: sshd keeps the pid). */
+const OTHER_HOST_SCRIPT = [
+  'set -e',
+  'hostname "$0"',
+  'keep=$(mktemp -d /run/stf-e2e-keep.XXXXXX)',
+  'mount --bind "$1" "$keep"',
+  'mount -t tmpfs -o mode=1777 stf-e2e-tmp /tmp',
+  'mkdir -p "$1"',
+  'chmod 755 "$1"',
+  'mount --move "$keep" "$1"',
+  'rmdir "$keep" 2>/dev/null || :',
+  'shift',
+  'exec "$@"',
+].join('\n');
 
 /** Every node a login could run: the test's own and any on the users' PATH, by real path. */
 function nodeBinaries(): string[] {
@@ -584,8 +618,10 @@ function sshdPid(pid: string): boolean {
 }
 
 /** Forwarded agent sockets sshd currently holds for the user (OpenSSH <= 10.0 and >= 10.1 layouts, Dropbear's). */
-export function liveAgentSockets(user: TestUser): string[] {
+export function liveAgentSockets(user: TestUser, host?: OtherHost): string[] {
   const found: string[] = [];
+  // Another host's /tmp is seen through its sshd's root; the paths returned are as it sees them.
+  const tmp = host ? `${host.root}/tmp` : '/tmp';
   const isSocket = (p: string) => fs.lstatSync(p, { throwIfNoEntry: false })?.isSocket() ?? false;
   // sshd removes a closing session's directory at any moment: a vanished one holds nothing.
   const list = (dir: string): string[] => {
@@ -596,12 +632,12 @@ export function liveAgentSockets(user: TestUser): string[] {
       throw err;
     }
   };
-  for (const entry of fs.readdirSync('/tmp')) {
-    const dir = path.join('/tmp', entry);
+  for (const entry of fs.readdirSync(tmp)) {
+    const dir = path.join(tmp, entry);
     const prefix = entry.startsWith('ssh-') ? 'agent.' : entry.startsWith('dropbear-') ? 'auth-' : undefined;
     if (!prefix || fs.lstatSync(dir, { throwIfNoEntry: false })?.uid !== user.uid) continue;
     for (const name of list(dir)) {
-      if (name.startsWith(prefix) && isSocket(path.join(dir, name)) && (prefix !== 'agent.' || sshdPid(name.slice(prefix.length)))) found.push(path.join(dir, name));
+      if (name.startsWith(prefix) && isSocket(path.join(dir, name)) && (prefix !== 'agent.' || sshdPid(name.slice(prefix.length)))) found.push(path.join('/tmp', entry, name));
     }
   }
   const agentDir = path.join(user.home, '.ssh', 'agent');
@@ -639,7 +675,10 @@ export async function sshLogin(
   opts: LoginOptions = {},
 ): Promise<SshSession> {
   const { tty = true, forwardAgent = true, x11, command } = opts;
-  const before = new Set(liveAgentSockets(user));
+  const host = sshd.host;
+  const before = new Set(liveAgentSockets(user, host));
+  // A path as this process sees it (another host's /tmp through its root).
+  const seen = (p: string) => (host && p.startsWith('/tmp/') ? `${host.root}${p}` : p);
   const args = [
     ...clientOptions(sshd, agent),
     forwardAgent ? '-A' : '-a',
@@ -685,17 +724,17 @@ export async function sshLogin(
       ),
     serverSocket: async () => {
       socket ??= await until('the forwarded agent socket of this session', () => {
-        const fresh = liveAgentSockets(user).filter((s) => !before.has(s));
+        const fresh = liveAgentSockets(user, host).filter((s) => !before.has(s));
         if (fresh.length > 1) throw new Error(`several new agent sockets, cannot tell which is ours: ${fresh}`);
         return fresh[0];
       });
       return socket;
     },
     kill: async () => {
-      const ours = socket ? [socket] : liveAgentSockets(user).filter((s) => !before.has(s));
+      const ours = socket ? [socket] : liveAgentSockets(user, host).filter((s) => !before.has(s));
       await stopChild(child, 'SIGKILL');
       await until('sshd to tear down the dropped session (its agent socket to vanish)', () =>
-        ours.some((s) => fs.existsSync(s)) ? undefined : true,
+        ours.some((s) => fs.existsSync(seen(s))) ? undefined : true,
       );
     },
   };
@@ -712,12 +751,14 @@ export async function sshLogin(
 // ---------------------------------------------------------------------------------------------
 // tmux, run as the user against the user's own server (/tmp/tmux-<uid>/default)
 
-export function tmux(user: TestUser, args: string[]): Promise<RunResult> {
-  return runAs(user, ['tmux', ...args]);
+export function tmux(user: TestUser, args: string[], host?: OtherHost): Promise<RunResult> {
+  if (!host) return runAs(user, ['tmux', ...args]);
+  // The user's server on the other host: its socket is in that host's /tmp.
+  return runAsync('nsenter', ['-t', String(host.pid), '--mount', '--uts', '--', 'runuser', '-u', user.name, '--', 'env', '-i', ...userEnv(user), 'tmux', ...args], { cwd: user.home });
 }
 
-export async function capturePane(user: TestUser, target: string): Promise<string> {
-  const r = await tmux(user, ['capture-pane', '-p', '-t', target]);
+export async function capturePane(user: TestUser, target: string, host?: OtherHost): Promise<string> {
+  const r = await tmux(user, ['capture-pane', '-p', '-t', target], host);
   return r.code === 0 ? r.stdout : `(capture-pane -t ${target} failed: ${r.stderr.trim()})`;
 }
 
@@ -732,25 +773,25 @@ export async function listPanes(user: TestUser): Promise<string[]> {
 }
 
 /** The pane shell has started once it has drawn something (greeting or prompt). */
-export function waitPaneReady(user: TestUser, target: string, timeoutMs = DEFAULT_WAIT_MS): Promise<true> {
+export function waitPaneReady(user: TestUser, target: string, timeoutMs = DEFAULT_WAIT_MS, host?: OtherHost): Promise<true> {
   return until(
     `pane ${target} to show its shell`,
     async () => {
-      const r = await tmux(user, ['capture-pane', '-p', '-t', target]);
+      const r = await tmux(user, ['capture-pane', '-p', '-t', target], host);
       return r.code === 0 && r.stdout.trim() !== '' ? true : undefined;
     },
     timeoutMs,
-    () => capturePane(user, target),
+    () => capturePane(user, target, host),
   );
 }
 
 /** The first pane of a session, once it exists and its shell is up. */
-export async function sessionPane(user: TestUser, session: string): Promise<string> {
+export async function sessionPane(user: TestUser, session: string, host?: OtherHost): Promise<string> {
   const pane = await until(`tmux session ${session}`, async () => {
-    const r = await tmux(user, ['list-panes', '-s', '-t', session, '-F', '#{pane_id}']);
+    const r = await tmux(user, ['list-panes', '-s', '-t', session, '-F', '#{pane_id}'], host);
     return r.code === 0 ? r.stdout.split('\n')[0] : undefined;
   });
-  await waitPaneReady(user, pane);
+  await waitPaneReady(user, pane, DEFAULT_WAIT_MS, host);
   return pane;
 }
 
@@ -779,12 +820,12 @@ let resultCounter = 0;
  * runs under `sh -c` started by the pane's shell, so it sees exactly that shell's environment
  * and the line reads the same in bash, zsh and fish. No single quotes in `shellCommand`.
  */
-export async function paneRun(user: TestUser, target: string, shellCommand: string): Promise<PaneResult> {
+export async function paneRun(user: TestUser, target: string, shellCommand: string, host?: OtherHost): Promise<PaneResult> {
   if (shellCommand.includes("'")) throw new Error(`paneRun: no single quotes allowed: ${shellCommand}`);
   const result = path.join(user.workDir, `result-${++resultCounter}`);
   const line = `sh -c '{ ${shellCommand}; } >${result}.out 2>&1; echo $? >${result}'`;
-  await tmux(user, ['send-keys', '-t', target, '-l', line]);
-  await tmux(user, ['send-keys', '-t', target, 'Enter']);
+  await tmux(user, ['send-keys', '-t', target, '-l', line], host);
+  await tmux(user, ['send-keys', '-t', target, 'Enter'], host);
   const code = await until(
     `"${shellCommand}" to finish in pane ${target}`,
     () => {
@@ -792,7 +833,7 @@ export async function paneRun(user: TestUser, target: string, shellCommand: stri
       return text.endsWith('\n') ? Number(text) : undefined;
     },
     DEFAULT_WAIT_MS,
-    () => capturePane(user, target),
+    () => capturePane(user, target, host),
   );
   return { code, output: fs.readFileSync(`${result}.out`, 'utf8').trim() };
 }
