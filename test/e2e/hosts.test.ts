@@ -5,7 +5,6 @@
  * host A's tmux pane keeps reaching A's agent while the user logs in to host B with another
  * agent (another key), and B's panes reach B's agent.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
@@ -17,6 +16,7 @@ import {
   authorize,
   createUser,
   describeE2E,
+  keyFingerprint,
   paneRun,
   paneTypeLine,
   runCli,
@@ -30,12 +30,6 @@ import {
 } from './harness';
 
 const HOST_B = `stf-b-${process.pid}`;
-
-/** The key's fingerprint as ssh-add -l prints it (SHA256:...). */
-function fingerprint(agent: Agent): string {
-  const out = spawnSync('ssh-keygen', ['-lf', agent.publicKeyFile], { encoding: 'utf8' }).stdout;
-  return out.split(' ')[1];
-}
 
 describeE2E('two hosts over one home (NFS): a link per host', () => {
   let sshdA: Sshd;
@@ -67,7 +61,7 @@ describeE2E('two hosts over one home (NFS): a link per host', () => {
     const top = path.join(user.home, '.ssh', 'ssh-tmux-fix');
     const linkA = path.join(top, hostname(), 'agent.sock');
     const linkB = path.join(top, HOST_B, 'agent.sock');
-    const [keyA, keyB] = [fingerprint(agentA), fingerprint(agentB)];
+    const [keyA, keyB] = [keyFingerprint(agentA), keyFingerprint(agentB)];
     expect(keyA).not.toBe(keyB);
 
     // Host A: log in, start tmux; a command in the pane keeps asking A's agent.

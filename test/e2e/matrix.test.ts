@@ -65,6 +65,7 @@ const ROW = {
   tmux37: '6. update-environment of tmux 3.7',
   twoMachines: '7. two machines on one session, typing at each',
   dropbear: '8. Dropbear server (no ~/.ssh/rc)',
+  twoHosts: '9. two hosts over one home, a login to the other',
 } as const;
 type Row = (typeof ROW)[keyof typeof ROW];
 
@@ -90,6 +91,9 @@ const CLASSIC_EXPECTED: Record<Row, boolean> = {
   [ROW.twoMachines]: false,
   // Dropbear never runs ~/.ssh/rc, the recipe's only refresh path: the link is never made.
   [ROW.dropbear]: false,
+  // One link per home: a login to host B points it at a socket in B's /tmp, which host A's
+  // panes cannot reach.
+  [ROW.twoHosts]: false,
 };
 
 const results = new Map<string, 'pass' | 'FAIL' | 'error'>();
@@ -703,6 +707,43 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
     }, CASE_TIMEOUT);
   });
 
+  // -------------------------------------------------------------------------------------------
+  describe('two hosts over one home (NFS)', () => {
+    let sshdA: Sshd;
+    let sshdB: Sshd;
+    beforeAll(async () => {
+      [sshdA, sshdB] = await Promise.all([startSshd({ permitUserRC: true }), startSshd({ permitUserRC: true, hostname: `stf-b-${process.pid}` })]);
+    });
+    afterAll(async () => {
+      await sshdA?.stop();
+      await sshdB?.stop();
+    });
+
+    // ---- Case 9. Breaks if a login to host B moves what host A's panes reach (one link per
+    // home instead of one per host). Host B: its own hostname and /tmp, the same home.
+    test.each(GRID)(`${ROW.twoHosts}: %s, %s`, async (shell, mode) => {
+      await cell(ROW.twoHosts, shell, mode, async (user) => {
+        authorize(user, desktop.publicKey);
+        await installMode(user, mode);
+        const { pane, sanity } = await loginWithTmux(user, sshdA);
+        const onB = await sshLogin(user, sshdB, desktop, { tty: true, forwardAgent: true });
+        const socketB = await onB.serverSocket();
+        const afterB = await paneAgentWorks(user, pane);
+        const keyA = keyFingerprint(agent);
+        return {
+          ok: allZero(sanity, afterB) && afterB.output.includes(keyA),
+          detail: [
+            show("host A's pane ssh-add -l before", sanity),
+            show("host A's pane ssh-add -l once the user logged in to host B", afterB),
+            `host A's key ${keyA}; host B's login socket ${socketB} (in B's /tmp); link -> ${readlinkOrNull(linkOf(user, mode))}`,
+          ],
+          diag: () => diagnose(user, sshdA, [pane]),
+          note: "a login to the other host moved what this host's panes reach",
+        };
+      });
+    }, CASE_TIMEOUT);
+  });
+
   // A normal run never writes under docs/: it checks the committed table against this run's
   // results; STF_WRITE_DOCS=1 writes it instead (after a change that moves a cell).
   test('docs/comparison.md holds this run\'s table', () => {
@@ -745,7 +786,8 @@ function comparisonDoc(): string | null {
     'the agent works where the scenario needs it (and, for case 4, that uninstall restores the home byte for byte; ' +
     'for case 5, that the line the install prints runs cleanly; for case 6, that the user\'s update-environment ' +
     'entries survive; for case 7, that `ssh-add -l` typed in turn at two ssh -A clients, each with its own agent and ' +
-    'key, attached to one session, reaches the agent of the machine it was typed at).\n\n' +
+    'key, attached to one session, reaches the agent of the machine it was typed at; for case 9, that a pane on host A still reaches A\'s agent ' +
+    'after the user logs in to host B, a second sshd with its own hostname and /tmp over the same home).\n\n' +
     `${table}\n` +
     (oursNotes.length ? `\nWhere ssh-tmux-fix fails:\n\n${oursNotes.join('\n')}\n` : '') +
     '\nAlso end to end, in `test/e2e/x11-burst.test.ts`: with `ssh -X`/`-Y`, the classic recipe\'s ' +
