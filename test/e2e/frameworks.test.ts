@@ -63,7 +63,7 @@ describeE2E('frameworks: Oh my tmux! and oh-my-zsh', () => {
       const shown = async (args: string[]) => (await tmux(user, args)).stdout.trim();
       expect(await shown(['show', '-gv', '@oh_my_tmux_applied'])).toBe('yes');
       expect(await shown(['show', '-gv', '@oh_my_tmux_custom_variables'])).toBe('yes');
-      expect(await shown(['show-hooks', '-g'])).toMatch(/client-attached\[7311\] set-environment SSH_AUTH_SOCK/);
+      expect(await shown(['show-hooks', '-g'])).toMatch(/client-attached\[7311\] set-environment (-F )?SSH_AUTH_SOCK/);
       // A binding's way of running the framework's script, from a pane.
       const script = await paneRun(user, oldPane, 'cut -c3- ~/.tmux.conf | sh -s _apply_configuration');
       expect(script).toEqual({ code: 0, output: '' });
