@@ -155,17 +155,28 @@ function mustRun(cmd: string, args: string[], env?: NodeJS.ProcessEnv): string {
   return r.stdout;
 }
 
-function runAsync(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string }): Promise<RunResult> {
+/**
+ * Runs a program to its end. With timeoutMs, a run that hangs is ended (SIGTERM, by its pid) and
+ * fails with its command line, rather than the whole test ending on jest's timeout unexplained.
+ */
+function runAsync(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number }): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          child.kill('SIGTERM');
+          reject(new Error(`${[cmd, ...args].join(' ')} did not finish in ${opts.timeoutMs} ms (stdout: ${stdout.slice(-500)}; stderr: ${stderr.slice(-500)})`));
+        }, opts.timeoutMs)
+      : undefined;
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code, signal) =>
-      resolve({ code: code ?? 128 + os.constants.signals[signal as NodeJS.Signals], stdout, stderr }),
-    );
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? 128 + os.constants.signals[signal as NodeJS.Signals], stdout, stderr });
+    });
   });
 }
 
@@ -751,10 +762,13 @@ export async function sshLogin(
 // ---------------------------------------------------------------------------------------------
 // tmux, run as the user against the user's own server (/tmp/tmux-<uid>/default)
 
+/** A tmux command never waits longer than this: a server that does not answer fails the test by name. */
+const TMUX_COMMAND_MS = 20_000;
+
 export function tmux(user: TestUser, args: string[], host?: OtherHost): Promise<RunResult> {
-  if (!host) return runAs(user, ['tmux', ...args]);
+  if (!host) return runAsync('runuser', ['-u', user.name, '--', 'env', '-i', ...userEnv(user), 'tmux', ...args], { cwd: user.home, timeoutMs: TMUX_COMMAND_MS });
   // The user's server on the other host: its socket is in that host's /tmp.
-  return runAsync('nsenter', ['-t', String(host.pid), '--mount', '--uts', '--', 'runuser', '-u', user.name, '--', 'env', '-i', ...userEnv(user), 'tmux', ...args], { cwd: user.home });
+  return runAsync('nsenter', ['-t', String(host.pid), '--mount', '--uts', '--', 'runuser', '-u', user.name, '--', 'env', '-i', ...userEnv(user), 'tmux', ...args], { cwd: user.home, timeoutMs: TMUX_COMMAND_MS });
 }
 
 export async function capturePane(user: TestUser, target: string, host?: OtherHost): Promise<string> {
