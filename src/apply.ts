@@ -29,7 +29,7 @@ export function applyPlan(plan: Plan, state: StateDir): ApplyResult {
         content: c.before,
         mode: c.before === null ? null : c.mode,
         symlinkTarget: c.symlinkTarget,
-      })), createdDirs);
+      })), { created: createdDirs, removed: existingDirs(plan.removeDirs) });
     }
     for (const dir of plan.createDirs) {
       try {
@@ -122,8 +122,25 @@ function preflight(plan: Plan): void {
   }
 }
 
-/** Puts back every file of a set as it was before its run, and removes the dirs it made. */
+/** The directories of `dirs` that exist, with their modes: what an undo must make again. */
+function existingDirs(dirs: string[]): { path: string; mode: number }[] {
+  return dirs.flatMap((path) => {
+    try {
+      return [{ path, mode: fs.statSync(path).mode & 0o7777 }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/**
+ * Puts back every file of a set as it was before its run (after the directories it removed,
+ * which hold them), removes the dirs it made, and puts back the install record.
+ */
 function undoSet(state: StateDir, set: BackupSet): void {
+  for (const dir of [...(set.removedDirs ?? [])].sort((a, b) => a.path.length - b.path.length)) {
+    makeDir(dir.path, dir.mode, state.owner);
+  }
   for (const entry of set.files) {
     removeFile(tempPathOf(entry.realPath));
     // A file the run never got to is already right; rewriting it could fail for no reason.
@@ -132,6 +149,7 @@ function undoSet(state: StateDir, set: BackupSet): void {
     else removeFile(entry.realPath);
   }
   for (const dir of [...set.createdDirs].sort((a, b) => b.length - a.length)) removeDirIfEmpty(dir);
+  if (set.recordBefore !== undefined) state.writeRecord(set.recordBefore);
   set.status = 'undone';
   state.writeSet(set);
 }

@@ -28,6 +28,10 @@ export interface BackupSet {
    */
   status: 'applying' | 'complete' | 'undone';
   createdDirs: string[];
+  /** Directories the run removes (uninstall, rollback), made again by an undo before its files. */
+  removedDirs?: { path: string; mode: number }[];
+  /** installed.json before the run, put back by an undo (absent in sets of 1.1.0 and older). */
+  recordBefore?: InstallRecord | null;
   files: BackupEntry[];
 }
 
@@ -87,7 +91,12 @@ export class StateDir {
   }
 
   /** Saves the current bytes of every file about to change, before the first change. */
-  createSet(action: string, version: string, files: { path: string; realPath: string; content: Buffer | null; mode: number | null; symlinkTarget: string | null }[], createdDirs: string[]): BackupSet {
+  createSet(
+    action: string,
+    version: string,
+    files: { path: string; realPath: string; content: Buffer | null; mode: number | null; symlinkTarget: string | null }[],
+    dirs: { created: string[]; removed: { path: string; mode: number }[] },
+  ): BackupSet {
     const id = this.newId();
     const setDir = join(this.backupsDir, id);
     try {
@@ -105,7 +114,17 @@ export class StateDir {
           blob,
         };
       });
-      const set: BackupSet = { id, time: new Date().toISOString(), version, action, status: 'applying', createdDirs, files: entries };
+      const set: BackupSet = {
+        id,
+        time: new Date().toISOString(),
+        version,
+        action,
+        status: 'applying',
+        createdDirs: dirs.created,
+        removedDirs: dirs.removed,
+        recordBefore: this.readRecord(),
+        files: entries,
+      };
       this.writeSet(set);
       return set;
     } catch (err) {

@@ -61,7 +61,36 @@ test(`SIGKILL at ${KILLS} random moments: files are old or new, never partial; t
   console.log(`${KILLS} kills over a ${runMs} ms run, ${interrupted} of them between the journal and the end of the run`);
 
   const install = cli(home, 'install');
-  expect(install.code).toBe(0);
+  // On failure, its stderr says what the recovery tripped on.
+  expect(install.code === 0 ? 'exit 0' : `exit ${install.code}: ${install.stderr}`).toBe('exit 0');
+  expect(treeDiff(homeTree(home, before), installed)).toEqual([]);
+  expect(cli(home, 'uninstall').code).toBe(0);
+  expect(treeDiff(homeTree(home, before), before)).toEqual([]);
+});
+
+// The moment the random kills above hit only under load: every change of an uninstall made
+// (its files and the directories it created at install removed, the record dropped), and
+// the journal not yet marked complete. The next run must make the directories again before
+// it puts their files back, and give back the record that lets a later uninstall remove them.
+test('an uninstall killed just before its end is undone whole: directories, files and record', () => {
+  const { home } = makeRoot();
+  fs.writeFileSync(join(home, '.profile'), 'export EDITOR=vi\n');
+  const before = homeTree(home);
+  expect(cli(home, 'install', '--shell', 'bash,zsh,fish').code).toBe(0);
+  const installed = homeTree(home, before);
+  expect([...installed.keys()]).toContain('.config/fish/conf.d');
+  expect(cli(home, 'uninstall').code).toBe(0);
+  expect(treeDiff(homeTree(home, before), before)).toEqual([]);
+
+  const backups = join(home, '.local/state/ssh-tmux-fix/backups');
+  const manifest = join(backups, fs.readdirSync(backups).sort().at(-1)!, 'manifest.json');
+  const journal = JSON.parse(fs.readFileSync(manifest, 'utf8'));
+  expect(journal.action).toBe('uninstall');
+  fs.writeFileSync(manifest, JSON.stringify({ ...journal, status: 'applying' }));
+
+  const recovered = cli(home, 'install');
+  expect(recovered.code === 0 ? 'exit 0' : `exit ${recovered.code}: ${recovered.stderr}`).toBe('exit 0');
+  expect(recovered.stderr).toContain('an interrupted uninstall was undone first');
   expect(treeDiff(homeTree(home, before), installed)).toEqual([]);
   expect(cli(home, 'uninstall').code).toBe(0);
   expect(treeDiff(homeTree(home, before), before)).toEqual([]);
