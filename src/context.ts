@@ -71,6 +71,15 @@ export function linkOf(home: string, host = hostname()): string {
   return join(hostDirOf(home, host), 'agent.sock');
 }
 
+/**
+ * The link of the tmux session a pane belongs to, named by the end of its $TMUX
+ * ("<socket>,<server pid>,<session number>"); null outside tmux. The shells in tmux panes use it.
+ */
+export function sessionLinkOf(home: string, tmuxVar: string | undefined, host = hostname()): string | null {
+  const m = /,(\d+),(\d+)$/.exec(tmuxVar ?? '');
+  return m ? join(hostDirOf(home, host), `tmux.${m[1]}.${m[2]}.sock`) : null;
+}
+
 /** 1.0.0's one link per home; now a relative link to a host's link (`<host>/agent.sock`). */
 export function legacyLinkOf(home: string): string {
   return join(linkDirOf(home), 'agent.sock');

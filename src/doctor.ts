@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { findBlocks, isEdited } from './blocks';
 import { dotfileRepoNotes } from './dotrepo';
-import { TOOL, VERSION, displayLinkOf, legacyLinkOf, linkDirOf, linkOf } from './context';
+import { TOOL, VERSION, displayLinkOf, legacyLinkOf, linkDirOf, linkOf, sessionLinkOf } from './context';
 import { StfError } from './errors';
 import { sameEntry } from './files';
 import { panesOf } from './multiplexers';
@@ -176,7 +176,10 @@ function loginShell(env: NodeJS.ProcessEnv): Shell {
 }
 
 export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env): Finding[] {
-  const link = linkOf(he.home);
+  const hostLink = linkOf(he.home);
+  // What this shell should name: in a tmux pane, its session's link (which reaches the host's
+  // link unless a client of its own points it elsewhere).
+  const link = sessionLinkOf(he.home, env.TMUX) ?? hostLink;
   const sock = env.SSH_AUTH_SOCK;
   const shell = loginShell(env);
   const panes = panesOf(env);
@@ -187,7 +190,7 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
   // The link however it is spelled ($HOME through a symlinked directory): never told to export
   // it. A pane started under 1.0.0 (or by tmux older than 3.2) names 1.0.0's link, a relative
   // link to a host's link.
-  const onLink = sock !== undefined && sock !== '' && (sameEntry(sock, link) || sameEntry(sock, legacyLinkOf(he.home)));
+  const onLink = sock !== undefined && sock !== '' && [link, hostLink, legacyLinkOf(he.home)].some((l) => sameEntry(sock, l));
   if (!sock) {
     findings.push({ id: 'shell-sock', level: 'warn', message: 'this shell has no SSH_AUTH_SOCK', fix: useLink });
   } else if (onLink && !isSocket(sock)) {
@@ -210,7 +213,7 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
     findings.push({ id: 'shell-sock', level: 'ok', message: `this shell's SSH_AUTH_SOCK is live (${sock})` });
   }
   findings.push(...shell.findings(he));
-  for (const mux of panes) findings.push(...mux.findings(link, env, shell.quote));
+  for (const mux of panes) findings.push(...mux.findings(hostLink, env, shell.quote));
   return findings;
 }
 

@@ -16,7 +16,8 @@ const HOOK_INDEX = 7311;
 
 /**
  * The hooks that tell the helper which client is typing (docs/how-it-works.md, "Two machines
- * attached at once"): it points the link at that client's login's socket. client-active exists
+ * attached at once"): it points the link, and the link of the client's session, at that client's
+ * login's socket. client-active exists
  * from tmux 3.3 on; the block sets it only there (older tmux would show a config error).
  */
 const CLIENT_HOOKS = ['client-attached', 'client-session-changed'];
@@ -37,9 +38,12 @@ export function tmuxLinkFormat(linkDir: string): string {
 
 const setSessionEnvF = (format: string): string => `set-environment -F SSH_AUTH_SOCK ${tmuxQuote(format)}`;
 
-/** In the background, silent, and always exit 0 (run-shell reports a failure in the status line). */
+/**
+ * In the background, silent, and always exit 0 (run-shell reports a failure in the status line).
+ * The client's tty names its login's socket; the server pid and session id name the session's link.
+ */
 const followClient = (helper: string): string =>
-  `run-shell -b ${tmuxQuote(`/bin/sh ${shQuote(helper)} client '#{client_tty}' >/dev/null 2>&1 || :`)}`;
+  `run-shell -b ${tmuxQuote(`/bin/sh ${shQuote(helper)} client '#{client_tty}' '#{pid}' '#{session_id}' >/dev/null 2>&1 || :`)}`;
 
 /**
  * The install's own tmux file: the link and the hooks. The user's tmux config gets one line

@@ -4,8 +4,10 @@
  * typed at one client's keyboard (bytes written to that ssh client, which reach the tmux client
  * through its pty, as keys do) must reach that client's agent: `ssh-add -l` in the pane prints
  * the fingerprint of the key of the machine that typed it, switching back and forth.
- * tmux 3.3 and later: the client-active hook. Older tmux (3.1c in the version matrix): the
- * client that attached last keeps the link, whoever types (said in docs/how-it-works.md).
+ * One session: tmux 3.3 and later run the client-active hook; older tmux (3.1c in the version
+ * matrix): the client that attached last keeps the link, whoever types (docs/how-it-works.md).
+ * A session each: the panes of each session use its own link, pointed at the socket of the client
+ * that attached to it, on every tmux.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -93,8 +95,8 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
     }
   }, 60_000);
 
-  test('bash: a session each: the client that attached or switched session last keeps the link', async () => {
-    const { user, fromLaptop, fromDesktop } = await installedForBothKeys('bash');
+  test.each(SHELLS)('%s: a session each: typing at each client reaches its own agent, also after a detach and attach', async (shell) => {
+    const { user, fromLaptop, fromDesktop } = await installedForBothKeys(shell);
     try {
       const a = await sshLogin(user, sshd, laptop);
       a.type('tmux new-session -s one\r');
@@ -104,16 +106,19 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
       const paneTwo = await sessionPane(user, 'two');
       await attachedClients(user, 2);
 
-      // tmux runs client-active when a client becomes the latest of its window; each session's
-      // window has only its own client, so typing at the other machine moves nothing.
-      const seen = [`laptop: ${await typedAtClient(user, a)}`, `desktop: ${await typedAtClient(user, b)}`];
-      // The laptop detaches and attaches again: now it holds the link, for both sessions.
+      // Each session's panes use that session's link, which the client that attached to it
+      // pointed at its own socket: the desktop's login and attach leave session one alone.
+      const seen: string[] = [];
+      for (const [client, name] of [[a, 'laptop'], [b, 'desktop'], [a, 'laptop']] as const) seen.push(`${name}: ${await typedAtClient(user, client)}`);
+      // The laptop detaches and attaches again; the desktop, typing meanwhile, keeps its own.
       a.type('\x02d');
       await attachedClients(user, 1);
+      seen.push(`desktop: ${await typedAtClient(user, b)}`);
       a.type('tmux attach -t one\r');
       await attachedClients(user, 2);
-      seen.push(`laptop: ${await typedAtClient(user, a)}`, `desktop: ${await typedAtClient(user, b)}`);
-      const want = [`laptop: ${fromDesktop}`, `desktop: ${fromDesktop}`, `laptop: ${fromLaptop}`, `desktop: ${fromLaptop}`];
+      for (const [client, name] of [[a, 'laptop'], [b, 'desktop']] as const) seen.push(`${name}: ${await typedAtClient(user, client)}`);
+      const own = (name: string) => `${name}: ${name === 'laptop' ? fromLaptop : fromDesktop}`;
+      const want = ['laptop', 'desktop', 'laptop', 'desktop', 'laptop', 'desktop'].map(own);
       if (JSON.stringify(seen) !== JSON.stringify(want)) {
         throw new Error(
           `typed at -> reached (laptop ${fromLaptop}, desktop ${fromDesktop}):\n${seen.join('\n')}\nexpected:\n${want.join('\n')}\n` +

@@ -339,6 +339,85 @@ describe('client: the tmux client that types takes the link (tmux hooks)', () =>
   });
 });
 
+describe("a tmux session's own link: two machines, each attached to a session of its own", () => {
+  // tmux runs `client <tty> <server pid> <session id>`; this process stands in for the server.
+  const serverPid = String(process.pid);
+  const slinkOf = (h: Home, session: number) => join(dirname(h.ctx.link), `tmux.${serverPid}.${session}.sock`);
+  const readlink = (path: string): string | null => {
+    try {
+      return fs.readlinkSync(path);
+    } catch {
+      return null;
+    }
+  };
+  const runMode = (h: Home, args: string[], extra: Record<string, string | undefined> = {}) =>
+    new Promise<number | null>((resolve) => {
+      spawn('/bin/sh', [h.ctx.helper, ...args], { env: env(h, extra), stdio: 'ignore' }).on('exit', (code) => resolve(code));
+    });
+
+  test("each session's link points at the socket of the client that attached to it; a new login moves only the host's link", async () => {
+    const h = makeHome();
+    const laptop = await agentAt(forwardedPath());
+    const desktop = await agentAt(forwardedPath());
+    runRc(h, { SSH_AUTH_SOCK: laptop, SSH_TTY: '/dev/pts/1' });
+    expect(await runMode(h, ['client', '/dev/pts/1', serverPid, '$0'])).toBe(0);
+    runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' });
+    // Not through agent.sock: the desktop's login moved that, and session 0 stays the laptop's.
+    expect(readlink(slinkOf(h, 0))).toBe(laptop);
+    expect(await runMode(h, ['client', '/dev/pts/2', serverPid, '$1'])).toBe(0);
+    expect([readlink(slinkOf(h, 0)), readlink(slinkOf(h, 1)), target(h)]).toEqual([laptop, desktop, desktop]);
+    // Typing in session 0 (client-active, tmux 3.3+) moves the host's link, not session 1's.
+    await runMode(h, ['client', '/dev/pts/1', serverPid, '$0']);
+    expect([readlink(slinkOf(h, 0)), readlink(slinkOf(h, 1)), target(h)]).toEqual([laptop, desktop, laptop]);
+    // Ids that are not numbers name no link.
+    await runMode(h, ['client', '/dev/pts/1', serverPid, '$x']);
+    await runMode(h, ['client', '/dev/pts/1', '', '$2']);
+    expect(fs.readdirSync(dirname(h.ctx.link)).filter((n) => n.startsWith('tmux.')).sort()).toEqual([`tmux.${serverPid}.0.sock`, `tmux.${serverPid}.1.sock`]);
+  });
+
+  test("heal: a session's link whose client's agent is gone, or missing, follows the host's link again; one that answers is kept", async () => {
+    const h = makeHome();
+    const laptop = await agentAt(forwardedPath());
+    const desktop = await agentAt(forwardedPath());
+    runRc(h, { SSH_AUTH_SOCK: laptop, SSH_TTY: '/dev/pts/1' });
+    runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' });
+    await runMode(h, ['client', '/dev/pts/1', serverPid, '$0']);
+    await runMode(h, ['client', '/dev/pts/2', serverPid, '$0']);
+    await runMode(h, ['client', '/dev/pts/1', serverPid, '$0']);
+    expect(await runMode(h, ['heal', slinkOf(h, 0)])).toBe(0);
+    expect(readlink(slinkOf(h, 0))).toBe(laptop);
+    // A pane's first shell in a session no client pointed yet: made, following the host's link.
+    expect(await runMode(h, ['heal', slinkOf(h, 5)])).toBe(0);
+    expect(readlink(slinkOf(h, 5))).toBe('agent.sock');
+    // The laptop's agent dies (its connection closed): session 0 follows the host's link.
+    agents[0].kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await runMode(h, ['heal', slinkOf(h, 0)])).toBe(0);
+    expect(readlink(slinkOf(h, 0))).toBe('agent.sock');
+    expect(target(h)).toBe(desktop);
+    // Only this host's session links are ever written.
+    const elsewhere = join(base, 'elsewhere.sock');
+    await runMode(h, ['heal', elsewhere]);
+    expect(fs.existsSync(elsewhere)).toBe(false);
+  });
+
+  test('a client without an agent of its own leaves its session to the host link; links of servers that are gone go at the next login', async () => {
+    const h = makeHome();
+    const desktop = await agentAt(forwardedPath());
+    runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' });
+    await runMode(h, ['client', '/dev/pts/2', serverPid, '$3']);
+    expect(readlink(slinkOf(h, 3))).toBe(desktop);
+    runRc(h, { SSH_TTY: '/dev/pts/7' }); // ssh without -A
+    await runMode(h, ['client', '/dev/pts/7', serverPid, '$3']);
+    expect(readlink(slinkOf(h, 3))).toBe('agent.sock');
+
+    const gone = spawnSync('/bin/sh', ['-c', 'echo $$']).stdout.toString().trim();
+    fs.symlinkSync('agent.sock', join(dirname(h.ctx.link), `tmux.${gone}.0.sock`));
+    runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' });
+    expect(fs.readdirSync(dirname(h.ctx.link)).filter((n) => n.startsWith('tmux.'))).toEqual([`tmux.${serverPid}.3.sock`]);
+  });
+});
+
 describe.each([true, false])('atomic replacement (GNU ln -sfn: %s)', (atomicLn) => {
   test('30 concurrent refreshes: the link is never missing and no temporary file is left', async () => {
     const h = makeHome(atomicLn);

@@ -26,6 +26,9 @@ function install(files: Record<string, string>): string {
   return join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
 }
 
+/** The link of the pane's session: session 0 of the tmux server whose pid is 1 (TMUX below). */
+const sessionLinkOf = (link: string) => join(link, '..', 'tmux.1.0.sock');
+
 /** What a pane shell ends up with: its SSH_AUTH_SOCK and whether the heal hook is registered. */
 function pane(shell: string, args: string[], probe: string): string {
   const out = spawnSync(shell, [...args, probe], {
@@ -44,7 +47,7 @@ test.each([
 ])('bash, %s: the link and both hooks', (_what, files, args) => {
   const link = install(files);
   const [sock, promptCommand, trap] = pane('bash', args, bashProbe).split('@@');
-  expect(sock).toBe(link);
+  expect(sock).toBe(sessionLinkOf(link));
   expect(promptCommand).toContain('__stf_heal');
   expect(trap).toContain('__stf_preexec');
 });
@@ -58,16 +61,16 @@ test('bash, ~/.bash_profile sourcing ~/.bashrc: hooked once, not twice', () => {
 test.each([['-lic'], ['-ic']])('zsh %s: the link and the precmd/preexec hooks', (flag) => {
   const link = install({ '.zshrc': 'setopt no_beep\n' });
   const out = pane('zsh', [flag], 'echo "$SSH_AUTH_SOCK|${precmd_functions[*]}|${preexec_functions[*]}"');
-  expect(out).toBe(`${link}|__stf_heal|__stf_heal`);
+  expect(out).toBe(`${sessionLinkOf(link)}|__stf_heal|__stf_heal`);
 });
 
 test.each([['-lic'], ['-ic']])('fish %s: the link and the prompt/preexec events', (flag) => {
   const link = install({ '.config/fish/config.fish': 'set -g fish_greeting\n' });
   const out = pane('fish', [flag], 'echo "$SSH_AUTH_SOCK|"(functions --handlers-type generic | string match -r "__stf_heal" | count)');
-  expect(out).toBe(`${link}|2`);
+  expect(out).toBe(`${sessionLinkOf(link)}|2`);
 });
 
-test('sh (dash) login pane: the link', () => {
+test('sh (dash) login pane: the host link (sh has no prompt hook to keep a session link)', () => {
   const link = install({ '.profile': 'export EDITOR=vi\n' });
   expect(pane('sh', ['-lic'], 'echo "$SSH_AUTH_SOCK"')).toBe(link);
 });

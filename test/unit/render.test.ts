@@ -140,38 +140,52 @@ test('control: with a home that has a space but no single quote, sh and bash are
 describe('the snippets, run by the real shells inside tmux, set SSH_AUTH_SOCK to the link exactly', () => {
   let ctx: RenderContext;
   const env = (extra: Record<string, string> = {}) => ({ PATH: TEST_PATH, HOME: home, TMUX: '/tmp/fake,1,0', TERM: 'dumb', ...extra });
+  /** A tmux pane's link: its session's, named by the server pid and session number ending $TMUX. */
+  const sessionLink = (serverPid: number, session: number) => path.join(path.dirname(ctx.link), `tmux.${serverPid}.${session}.sock`);
   beforeAll(() => {
     ctx = buildContext(home, true);
     fs.mkdirSync(ctx.linkDir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(ctx.helper, render('helper', ctx));
   });
+  // The first command's hook made the session links (they dangled): the helper tests below
+  // start from a host directory without them.
+  afterAll(() => {
+    for (const name of fs.readdirSync(path.dirname(ctx.link))) if (name.startsWith('tmux.')) fs.rmSync(path.join(path.dirname(ctx.link), name));
+  });
 
-  test('sh (dash, interactive)', () => {
+  test('sh (dash, interactive): no prompt hook, so the host link', () => {
     const file = write('run-profile.sh', render('sh', ctx));
     const res = run('sh', ['-i', '-c', '. "$1"; printf "%s" "$SSH_AUTH_SOCK"', 'sh', file], { env: env() });
     expect(res.stdout).toBe(ctx.link);
   });
 
-  test('bash (interactive, no rc files)', () => {
+  // A socket path may hold commas; a $TMUX that does not end in two numbers names no session.
+  const panes: [string, string, (c: RenderContext) => string][] = [
+    ['/tmp/fake,1,0', 'session 0 of server 1', () => sessionLink(1, 0)],
+    ['/tmp/odd,dir/default,4242,17', 'a socket path with commas', () => sessionLink(4242, 17)],
+    ['/tmp/fake,x,0', 'a $TMUX of another form: the host link', (c) => c.link],
+  ];
+
+  test.each(panes)('bash (interactive, no rc files), TMUX=%s: %s', (tmuxVar, _case, want) => {
     const file = write('run-bashrc.bash', render('bash', ctx));
-    const res = run('bash', ['--norc', '--noprofile', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "$PROMPT_COMMAND"', 'bash', file], { env: env() });
-    expect(res.stdout).toBe(`${ctx.link}|__stf_heal && :`);
+    const res = run('bash', ['--norc', '--noprofile', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "$PROMPT_COMMAND"', 'bash', file], { env: env({ TMUX: tmuxVar }) });
+    expect(res.stdout).toBe(`${want(ctx)}|__stf_heal && :`);
   });
 
-  test('zsh (interactive, no rc files)', () => {
+  test.each(panes)('zsh (interactive, no rc files), TMUX=%s: %s', (tmuxVar, _case, want) => {
     const file = write('run-zshrc.zsh', render('zsh', ctx));
     const res = run('zsh', ['-f', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "${precmd_functions[*]}"', 'zsh', file], {
-      env: env({ ZDOTDIR: path.join(root, 'no-zdotdir') }),
+      env: env({ TMUX: tmuxVar, ZDOTDIR: path.join(root, 'no-zdotdir') }),
     });
-    expect(res.stdout).toBe(`${ctx.link}|__stf_heal`);
+    expect(res.stdout).toBe(`${want(ctx)}|__stf_heal`);
   });
 
-  test('fish (interactive, no config)', () => {
+  test.each(panes)('fish (interactive, no config), TMUX=%s: %s', (tmuxVar, _case, want) => {
     const file = write('run-conf.fish', render('fish', ctx));
     const res = run('fish', ['--no-config', '-i', '-c', 'source $argv[1]; printf "%s" "$SSH_AUTH_SOCK"', file], {
-      env: env({ XDG_CONFIG_HOME: path.join(root, 'no-xdg'), XDG_DATA_HOME: path.join(root, 'no-xdg') }),
+      env: env({ TMUX: tmuxVar, XDG_CONFIG_HOME: path.join(root, 'no-xdg'), XDG_DATA_HOME: path.join(root, 'no-xdg') }),
     });
-    expect(res.stdout).toBe(ctx.link);
+    expect(res.stdout).toBe(want(ctx));
   });
 });
 

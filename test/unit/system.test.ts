@@ -100,6 +100,8 @@ describe('installed under a root, used by the real shells with HOME at runtime',
   });
   // This host's link: ~/.ssh/ssh-tmux-fix/<hostname>/agent.sock.
   const link = () => path.join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'agent.sock');
+  /** A tmux pane's link (TMUX below: session 0 of server 1). */
+  const sessionLink = () => path.join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'tmux.1.0.sock');
   const env = (extra: Record<string, string> = {}) => ({ PATH: TEST_PATH, HOME: home, TERM: 'dumb', ...extra });
 
   test('/etc/ssh/sshrc makes ~/.ssh and the link directory (0700) and the link, printing nothing', () => {
@@ -127,11 +129,11 @@ describe('installed under a root, used by the real shells with HOME at runtime',
   test('in a pane, bash (the system bashrc), zsh (the system zshrc), fish (its conf.d file) and sh (profile.d) use the link of $HOME', () => {
     const pane = env({ TMUX: '/tmp/fake,1,0', SSH_AUTH_SOCK: sock });
     const bash = run('bash', ['--norc', '--noprofile', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "$PROMPT_COMMAND"', 'bash', paths.bashrc], { env: pane });
-    expect(bash.stdout).toBe(`${link()}|__stf_heal && :`);
+    expect(bash.stdout).toBe(`${sessionLink()}|__stf_heal && :`);
     const zsh = run('zsh', ['-f', '-i', '-c', '. "$1"; printf "%s|%s" "$SSH_AUTH_SOCK" "${precmd_functions[*]}"', 'zsh', paths.zshrc], { env: pane });
-    expect(zsh.stdout).toBe(`${link()}|__stf_heal`);
+    expect(zsh.stdout).toBe(`${sessionLink()}|__stf_heal`);
     const fish = run('fish', ['--no-config', '-i', '-c', 'source $argv[1]; printf "%s" "$SSH_AUTH_SOCK"', paths.fishConfD], { env: { ...pane, XDG_CONFIG_HOME: path.join(root, 'no-xdg') } });
-    expect(fish.stdout).toBe(link());
+    expect(fish.stdout).toBe(sessionLink());
     const sh = run('dash', ['-i', '-c', '. "$1"; printf "%s" "$SSH_AUTH_SOCK"', 'sh', paths.profileD], { env: pane });
     expect(sh.stdout).toBe(link());
   });
@@ -141,13 +143,13 @@ describe('installed under a root, used by the real shells with HOME at runtime',
     const pane = env({ TMUX: '/tmp/fake,1,0', SSH_AUTH_SOCK: sock });
     // As the shells read them: the site-wide file first, then the user's.
     const bash = run('bash', ['--norc', '--noprofile', '-i', '-c', '. "$1"; . ~/.bashrc; printf "%s|%s|%s" "$SSH_AUTH_SOCK" "$PROMPT_COMMAND" "$(trap -p DEBUG)"', 'bash', paths.bashrc], { env: pane });
-    expect(bash.stdout).toBe(`${link()}|__stf_heal && :|trap -- '__stf_preexec' DEBUG`);
+    expect(bash.stdout).toBe(`${sessionLink()}|__stf_heal && :|trap -- '__stf_preexec' DEBUG`);
     const zsh = run('zsh', ['-f', '-i', '-c', '. "$1"; . ~/.zshrc; printf "%s|%s|%s" "$SSH_AUTH_SOCK" "${precmd_functions[*]}" "${preexec_functions[*]}"', 'zsh', paths.zshrc], { env: pane });
-    expect(zsh.stdout).toBe(`${link()}|__stf_heal|__stf_heal`);
+    expect(zsh.stdout).toBe(`${sessionLink()}|__stf_heal|__stf_heal`);
     const fish = run('fish', ['--no-config', '-i', '-c', 'source $argv[1]; source $argv[2]; printf "%s|%s" "$SSH_AUTH_SOCK" (functions --handlers | string match -e __stf_heal | count)', paths.fishConfD, path.join(home, '.config/fish/conf.d/ssh-tmux-fix.fish')], {
       env: pane,
     });
-    expect(fish.stdout).toBe(`${link()}|2`);
+    expect(fish.stdout).toBe(`${sessionLink()}|2`);
     expect(runCli(['uninstall', '--yes'], { home }).code).toBe(0);
   });
 
