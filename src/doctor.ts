@@ -177,20 +177,22 @@ function loginShell(env: NodeJS.ProcessEnv): Shell {
 
 export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env): Finding[] {
   const hostLink = linkOf(he.home);
-  // What this shell should name: in a tmux pane, its session's link (which reaches the host's
-  // link unless a client of its own points it elsewhere).
-  const link = sessionLinkOf(he.home, env.TMUX) ?? hostLink;
+  // A shell in a tmux pane names its session's link (which reaches the host's link unless a
+  // client of its own points it elsewhere).
+  const sessionLink = sessionLinkOf(he.home, env.TMUX);
   const sock = env.SSH_AUTH_SOCK;
   const shell = loginShell(env);
   const panes = panesOf(env);
   const pane = panes[0];
   const where = `${pane ? `inside ${panes.map((m) => m.name).join(' under ')}` : 'outside any multiplexer'}, ${env.SSH_CONNECTION ? 'over SSH' : 'not over SSH'}`;
   const findings: Finding[] = [{ id: 'session', level: 'ok', message: `this shell runs ${where}` }];
-  const useLink = shell.exportLine('SSH_AUTH_SOCK', link);
+  // The fix names the host's link: a session's link exists only once a hooked shell or a
+  // client hook made it, and a shell from before the install has no hook.
+  const useLink = shell.exportLine('SSH_AUTH_SOCK', hostLink);
   // The link however it is spelled ($HOME through a symlinked directory): never told to export
   // it. A pane started under 1.0.0 (or by tmux older than 3.2) names 1.0.0's link, a relative
   // link to a host's link.
-  const onLink = sock !== undefined && sock !== '' && [link, hostLink, legacyLinkOf(he.home)].some((l) => sameEntry(sock, l));
+  const onLink = sock !== undefined && sock !== '' && [sessionLink, hostLink, legacyLinkOf(he.home)].some((l) => l !== null && sameEntry(sock, l));
   if (!sock) {
     findings.push({ id: 'shell-sock', level: 'warn', message: 'this shell has no SSH_AUTH_SOCK', fix: useLink });
   } else if (onLink && !isSocket(sock)) {
@@ -200,7 +202,7 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
     findings.push({ id: 'shell-sock', level: 'fail', message: `this shell's SSH_AUTH_SOCK (${sock}) is stale: the socket is gone`, fix: useLink });
   } else if (pane && !onLink) {
     findings.push({ id: 'shell-sock', level: 'warn', message: `this ${pane.name} pane uses ${sock}, not the agent link; it breaks when that connection closes${pane.copiesEnvironmentAtAttach ? '' : ` (${pane.name} gives no pane a new login's socket)`}`, fix: useLink });
-  } else if (!onLink && !isForwarded(sock, he.home) && agentAnswer(sock) === 1 && isSocket(link) && agentAnswer(link) === 0) {
+  } else if (!onLink && !isForwarded(sock, he.home) && agentAnswer(sock) === 1 && isSocket(hostLink) && agentAnswer(hostLink) === 0) {
     // oh-my-zsh's ssh-agent plugin, or eval $(ssh-agent) in an rc file: a keyless local agent
     // in this shell while the link reaches the forwarded keys (the link stays there).
     findings.push({

@@ -20,6 +20,7 @@ import {
   newWindow,
   paneAgentWorks,
   runCli,
+  sessionLinkOf,
   sessionPane,
   sshLogin,
   startAgent,
@@ -69,7 +70,8 @@ describeE2E('Dropbear server: no ~/.ssh/rc, its own socket layout', () => {
       await second.kill();
       r = await paneAgentWorks(user, oldPane);
       if (r.code !== 0) throw await fail('after the newer connection closed', r);
-      expect(linkTarget()).toBe(firstSock);
+      // The pane's session link reaches the first connection's socket (the client attached).
+      expect(fs.realpathSync(await sessionLinkOf(user, 'main'))).toBe(firstSock);
 
       // The drop, a new login, tmux attach.
       await first.kill();

@@ -16,6 +16,7 @@ import {
   Shell,
   Sshd,
   TestUser,
+  attachedClients,
   authorize,
   createUser,
   describeE2E,
@@ -102,7 +103,10 @@ describeE2E('the runtime against hung and killed forwarded sockets', () => {
       a.type('tmux new-session -s main\r');
       const pane = await sessionPane(user, 'main');
       const sanity = await paneAgentWorks(user, pane);
+      // B attaches too: the session's link follows B's socket, as the host's link does.
       const b = await sshLogin(user, sshd, agent);
+      b.type('tmux attach -t main\r');
+      await attachedClients(user, 2);
       const sockB = await b.serverSocket();
       expect(readlinkOrNull(link)).toBe(sockB);
       // The OOM killer's way: the session process named in the socket dies without cleanup.

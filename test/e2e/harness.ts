@@ -809,6 +809,16 @@ export async function sessionPane(user: TestUser, session: string, host?: OtherH
   return pane;
 }
 
+/**
+ * The link the shells in a session's panes use with ssh-tmux-fix installed: the session's own,
+ * tmux.<server pid>.<session number>.sock in this host's directory.
+ */
+export async function sessionLinkOf(user: TestUser, session: string): Promise<string> {
+  const r = await tmux(user, ['display-message', '-p', '-t', session, '#{pid} #{session_id}']);
+  const [serverPid, sessionId] = r.stdout.trim().split(' ');
+  return path.join(user.home, '.ssh', 'ssh-tmux-fix', os.hostname(), `tmux.${serverPid}.${sessionId.replace('$', '')}.sock`);
+}
+
 export function waitAttached(user: TestUser, session: string): Promise<true> {
   return until(`a client attached to tmux session ${session}`, async () => {
     const r = await tmux(user, ['list-clients', '-t', session]);

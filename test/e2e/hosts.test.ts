@@ -81,7 +81,9 @@ describeE2E('two hosts over one home (NFS): a link per host', () => {
     const paneB = await sessionPane(user, 'b', host);
     const inB = await paneRun(user, paneB, 'echo "$SSH_AUTH_SOCK"; ssh-add -l', host);
     expect(inB).toMatchObject({ code: 0 });
-    expect(inB.output).toContain(linkB);
+    // The pane's shell uses its session's link in B's directory (tmux.<server pid>.<session>.sock).
+    const paneSockB = inB.output.split('\n')[0];
+    expect([path.dirname(paneSockB), path.basename(paneSockB)]).toEqual([path.join(top, HOST_B), expect.stringMatching(/^tmux\.\d+\.\d+\.sock$/)]);
     expect(inB.output).toContain(keyB);
     expect(fs.readlinkSync(linkB)).toBe(socketB);
     // B's tmux server (on B, its hostname in #{host}) gives new panes B's link.
@@ -101,7 +103,8 @@ describeE2E('two hosts over one home (NFS): a link per host', () => {
     expect(againA).toMatchObject({ code: 0 });
     expect(againA.output).toContain(keyA);
     // Each host's records stay in its own directory; 1.0.0's link names the first host's.
-    expect(fs.readdirSync(path.join(top, HOST_B)).sort()).toEqual(['agent.sock', 'clients']);
+    expect(fs.readdirSync(path.join(top, HOST_B)).filter((n) => !n.startsWith('tmux.')).sort()).toEqual(['agent.sock', 'clients']);
+    expect(fs.readdirSync(path.join(top, hostname())).filter((n) => n.startsWith('tmux.'))).toHaveLength(1);
     expect(fs.readlinkSync(path.join(top, 'agent.sock'))).toBe(`${hostname()}/agent.sock`);
   }
 });

@@ -36,6 +36,7 @@ import {
   paneRun,
   paneTypeLine,
   runCli,
+  sessionLinkOf,
   sessionPane,
   sshExec,
   sshLogin,
@@ -66,6 +67,7 @@ const ROW = {
   twoMachines: '7. two machines on one session, typing at each',
   dropbear: '8. Dropbear server (no ~/.ssh/rc)',
   twoHosts: '9. two hosts over one home, a login to the other',
+  sessionEach: '10. two machines, a session each, typing at each',
 } as const;
 type Row = (typeof ROW)[keyof typeof ROW];
 
@@ -94,6 +96,8 @@ const CLASSIC_EXPECTED: Record<Row, boolean> = {
   // One link per home: a login to host B points it at a socket in B's /tmp, which host A's
   // panes cannot reach.
   [ROW.twoHosts]: false,
+  // The same rule: the machine that logged in last owns the one link, for both sessions.
+  [ROW.sessionEach]: false,
 };
 
 const results = new Map<string, 'pass' | 'FAIL' | 'error'>();
@@ -604,6 +608,8 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         const seed = await seedScenario(user, sshd);
         const sessionEnv = (await tmux(user, ['show-environment', '-t', 'main', 'SSH_AUTH_SOCK'])).stdout.trim();
         const newWindowSock = await paneRun(user, seed.newPane, 'printenv SSH_AUTH_SOCK');
+        // Ours: a pane's shell uses the link of its session.
+        const paneLink = mode === 'ours' ? await sessionLinkOf(user, 'main') : link;
         const ue = await tmux(user, ['show', '-g', 'update-environment']);
         const values = ue.stdout.split('\n').filter(Boolean).map((l) => l.replace(/^\S+\s+/, '').replace(/^"(.*)"$/, '$1'));
         // The classic recipe drops SSH_AUTH_SOCK on purpose; count only its collateral losses.
@@ -612,11 +618,11 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         // SSH_AUTH_SOCK out of update-environment, so the link reaches panes from the global one.
         const sessionOk = mode === 'classic' || sessionEnv === `SSH_AUTH_SOCK=${link}`;
         return {
-          ok: seed.ok && sessionOk && newWindowSock.output === link && missing.length === 0,
+          ok: seed.ok && sessionOk && newWindowSock.output === paneLink && missing.length === 0,
           detail: [
             ...seed.detail,
             `tmux show-environment -t main SSH_AUTH_SOCK: ${sessionEnv || '(nothing)'} (link ${link})`,
-            `new window's SSH_AUTH_SOCK: ${newWindowSock.output}`,
+            `new window's SSH_AUTH_SOCK: ${newWindowSock.output} (its session's link ${paneLink})`,
             `update-environment now: ${values.join(' ')}; user's entries missing: ${missing.join(' ') || 'none'}`,
           ],
           diag: () => diagnose(user, sshd, [seed.oldPane, seed.newPane]),
@@ -646,6 +652,33 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
           detail: [`ssh-add -l typed in the shared pane, in turn (laptop ${keys.laptop}, desktop ${keys.desktop}):`, ...typed],
           diag: () => diagnose(user, sshd, [pane]),
           note: 'a command typed at one machine reached the other machine\'s agent',
+        };
+      });
+    }, CASE_TIMEOUT);
+    // ---- Case 10. Breaks if the panes of a session use the host's one link (the machine that
+    // logged in last) instead of their session's, pointed at the client attached to it.
+    test.each(GRID)(`${ROW.sessionEach}: %s, %s`, async (shell, mode) => {
+      await cell(ROW.sessionEach, shell, mode, async (user) => {
+        authorize(user, desktop.publicKey);
+        await installMode(user, mode);
+        const { client: laptop, pane } = await loginWithTmux(user, sshd);
+        const desk = await sshLogin(user, sshd, desktop, { tty: true, forwardAgent: true });
+        desk.type('tmux new-session -s desk\r');
+        const deskPane = await sessionPane(user, 'desk');
+        await attachedClients(user, 2);
+        const keys = { laptop: keyFingerprint(agent), desktop: keyFingerprint(desktop) };
+        const typed: string[] = [];
+        let ok = true;
+        for (const [client, name] of [[laptop, 'laptop'], [desk, 'desktop'], [laptop, 'laptop']] as const) {
+          const reached = await typedAtClient(user, client);
+          ok &&= reached === keys[name];
+          typed.push(`typed at the ${name}: reached ${reached === keys.laptop ? 'the laptop' : reached === keys.desktop ? 'the desktop' : reached}`);
+        }
+        return {
+          ok,
+          detail: [`ssh-add -l typed in each machine's own session, in turn (laptop ${keys.laptop}, desktop ${keys.desktop}):`, ...typed],
+          diag: () => diagnose(user, sshd, [pane, deskPane]),
+          note: 'a command typed in the laptop\'s session reached the desktop\'s agent',
         };
       });
     }, CASE_TIMEOUT);
@@ -787,7 +820,8 @@ function comparisonDoc(): string | null {
     'for case 5, that the line the install prints runs cleanly; for case 6, that the user\'s update-environment ' +
     'entries survive; for case 7, that `ssh-add -l` typed in turn at two ssh -A clients, each with its own agent and ' +
     'key, attached to one session, reaches the agent of the machine it was typed at; for case 9, that a pane on host A still reaches A\'s agent ' +
-    'after the user logs in to host B, a second sshd with its own hostname and /tmp over the same home).\n\n' +
+    'after the user logs in to host B, a second sshd with its own hostname and /tmp over the same home; for case 10, ' +
+    'the same as 7 with the laptop and the desktop each attached to a session of its own).\n\n' +
     `${table}\n` +
     (oursNotes.length ? `\nWhere ssh-tmux-fix fails:\n\n${oursNotes.join('\n')}\n` : '') +
     '\nAlso end to end, in `test/e2e/x11-burst.test.ts`: with `ssh -X`/`-Y`, the classic recipe\'s ' +
