@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { TOOL } from './context';
 import { StfError } from './errors';
+import { sha256 } from './files';
 
 /*
  * Managed blocks. File contents are handled as latin1 strings, one char per byte, so bytes
@@ -36,7 +36,7 @@ export interface Block {
 export type Placement = 'append' | 'top';
 
 export function checksum(body: string): string {
-  return createHash('sha256').update(Buffer.from(body, 'latin1')).digest('hex').slice(0, 12);
+  return sha256(Buffer.from(body, 'latin1')).slice(0, 12);
 }
 
 /** Finds our blocks; a malformed marker structure is an error that names file and line. */

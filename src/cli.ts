@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { TOOL, VERSION } from './context';
+import { TOOL, VERSION } from './identity';
 import { StfError } from './errors';
 
 function fail(err: unknown): void {

@@ -1,13 +1,12 @@
 import { spawnSync } from './spawn';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { TOOL, VERSION } from './identity';
 import { PANE_VARS } from './multiplexers';
 
-export const TOOL = 'ssh-tmux-fix';
-export const VERSION: string = JSON.parse(
-  readFileSync(join(__dirname, '..', 'package.json'), 'utf8'),
-).version;
+// Defined in identity.ts so that `--version` loads only that; most modules take them from here.
+export { TOOL, VERSION };
 
 /** The one object every template is rendered from. */
 export interface RenderContext {

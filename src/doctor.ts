@@ -53,9 +53,9 @@ function isSocket(path: string): boolean {
   }
 }
 
-export function installFindings(he: HomeEnv, paths: SystemPaths = systemPaths()): Finding[] {
-  const findings = blockFindings(targetsFor(he, PARTS));
-  const found = findings.shift() as Finding;
+/** `blocks`: the home's block findings, when the caller has read them already (diagnose). */
+export function installFindings(he: HomeEnv, paths: SystemPaths = systemPaths(), blocks = homeBlockFindings(he)): Finding[] {
+  const [found, ...findings] = blocks;
   const system = systemInstalled(paths);
   if (found.level === 'ok') return [found, ...findings];
   if (system) return [{ id: 'installed', level: 'ok', message: `installed system-wide (${paths.libDir}), not in ${he.home}` }, ...findings];
@@ -76,8 +76,8 @@ export function systemFindings(paths: SystemPaths = systemPaths()): Finding[] {
  * conf.d file of the same name; tmux's hooks share one index, so the second replaces the first;
  * sshd runs ~/.ssh/rc instead of /etc/ssh/sshrc. Both compute the same link.
  */
-export function modeFinding(he: HomeEnv, paths: SystemPaths = systemPaths()): Finding | null {
-  const perUser = blockFindings(targetsFor(he, PARTS))[0].level === 'ok';
+export function modeFinding(he: HomeEnv, paths: SystemPaths = systemPaths(), blocks = homeBlockFindings(he)): Finding | null {
+  const perUser = blocks[0].level === 'ok';
   const system = systemInstalled(paths);
   if (!system) return perUser ? { id: 'install-mode', level: 'ok', message: `the per-user install in ${he.home} is in effect` } : null;
   const rc = join(he.home, '.ssh', 'rc');
@@ -106,6 +106,10 @@ export function modeFinding(he: HomeEnv, paths: SystemPaths = systemPaths()): Fi
     };
   }
   return findings[0];
+}
+
+function homeBlockFindings(he: HomeEnv): Finding[] {
+  return blockFindings(targetsFor(he, PARTS));
 }
 
 /** The first finding says whether any block was found ('installed'); then one per problem. */
@@ -307,9 +311,12 @@ export function dotfileRepoFindings(he: HomeEnv): Finding[] {
 
 export function diagnose(he: HomeEnv, env: NodeJS.ProcessEnv = process.env, short = false): Finding[] {
   const display = displayFinding(he.home, env);
-  const mode = modeFinding(he);
+  // Read and checked once: both findings need them, and hashing every dotfile twice shows in `status`.
+  const paths = systemPaths();
+  const blocks = homeBlockFindings(he);
+  const mode = modeFinding(he, paths, blocks);
   return [
-    ...installFindings(he),
+    ...installFindings(he, paths, blocks),
     ...(mode ? [mode] : []),
     ...dotfileRepoFindings(he),
     ...linkFindings(he.home),

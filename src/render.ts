@@ -31,14 +31,14 @@ export const TEMPLATES: Readonly<Record<string, string>> = Object.fromEntries([.
 export type TemplateName = string;
 
 /**
- * Built (dist/): the templates compiled by scripts/compile-templates.js, run by Handlebars'
- * runtime alone, in its one-file build (loading the same runtime as ~20 CommonJS modules costs
- * about twice the start-up time). From the sources (ts-jest): compiled here with the same options.
+ * Built (dist/): the templates compiled by scripts/compile-templates.js, one module each (loaded
+ * when first rendered), run by Handlebars' runtime alone, in its one-file build (loading the same
+ * runtime as ~20 CommonJS modules costs about twice the start-up time). From the sources
+ * (ts-jest): compiled here with the same options.
  */
 const fromSources = __filename.endsWith('.ts');
 /* eslint-disable @typescript-eslint/no-var-requires */
 const handlebars: typeof import('handlebars') = (fromSources ? require('handlebars') : require('handlebars/dist/handlebars.runtime.js')).create();
-const precompiled: Record<string, TemplateSpecification> = fromSources ? {} : require('./templates.js');
 // Each registry entry's quoting, by the name its templates use (the helper's template uses sh's).
 for (const shell of SHELLS) handlebars.registerHelper(shell.quoteHelper, shell.quote);
 for (const mux of MULTIPLEXERS) if (mux.quote) handlebars.registerHelper(mux.quote.helper, mux.quote.quote);
@@ -52,7 +52,7 @@ export function render(name: TemplateName, context: RenderContext): string {
   if (!template) {
     template = fromSources
       ? handlebars.compile(readFileSync(join(__dirname, '..', 'templates', owner.file), 'utf8'), { noEscape: true, strict: true })
-      : handlebars.template(precompiled[owner.file]);
+      : handlebars.template(require(`./templates/${owner.file}.js`) as TemplateSpecification);
     compiled.set(name, template);
   }
   const text = template({ ...context, ...owner.extra(context) });

@@ -11,25 +11,7 @@ import { MULTIPLEXERS } from '../multiplexers';
 import { SHELL_NAMES } from '../shells';
 import { HomeEnv, PARTS, Part, detectShells, homeEnv, stateDirOf } from '../targets';
 import { SystemPaths, systemPaths } from '../system';
-import { checkedHome, withHome } from './home';
-
-export { withHome };
-
-export interface GlobalArgs {
-  home?: string;
-  system?: boolean;
-  'dry-run'?: boolean;
-  yes?: boolean;
-  verbose?: boolean;
-}
-
-export function withSystem<T>(y: Argv<T>) {
-  return y.option('system', {
-    type: 'boolean',
-    default: false,
-    describe: `Work on the system-wide install for every user (as root): /etc files and ${systemPaths({}).libDir}`,
-  });
-}
+import { GlobalArgs, checkedHome, paint, withHome, withSystem } from './options';
 
 export function withChangeOptions<T>(y: Argv<T>) {
   return withSystem(withHome(y))
@@ -78,10 +60,6 @@ export function resolveParts(he: HomeEnv, shell: string | undefined, only: strin
 function splitList(value: string): string[] {
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
-
-// no-color.org: a NO_COLOR that is set and not empty turns colour off.
-const useColor = (): boolean => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
-export const paint = (code: string, text: string): string => (useColor() ? `\x1b[${code}m${text}\x1b[0m` : text);
 
 export function tilde(path: string, home: string): string {
   return path === home || path.startsWith(`${home}/`) ? `~${path.slice(home.length)}` : path;

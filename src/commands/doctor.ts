@@ -3,7 +3,8 @@ import { VERSION } from '../context';
 import { diagnose, Finding, systemFindings } from '../doctor';
 import { StfError } from '../errors';
 import { systemPaths } from '../system';
-import { GlobalArgs, paint, resolveHome, withHome, withSystem } from './common';
+import { homeEnv } from '../targets';
+import { GlobalArgs, checkedHome, paint, withHome, withSystem } from './options';
 
 /** Reading the system-wide files needs no root. */
 function resolveSystemPaths(args: GlobalArgs) {
@@ -36,7 +37,7 @@ export function handler(args: ArgumentsCamelCase<GlobalArgs & { json?: boolean }
 
 /** Prints the findings; the short form leaves out the ok lines but install and link. */
 export function report(args: GlobalArgs & { json?: boolean }, short: boolean): void {
-  const findings = args.system ? systemFindings(resolveSystemPaths(args)) : diagnose(resolveHome(args.home).he, process.env, short);
+  const findings = args.system ? systemFindings(resolveSystemPaths(args)) : diagnose(homeEnv(checkedHome(args.home)), process.env, short);
   const ok = !findings.some((f) => f.level === 'fail');
   if (args.json) {
     process.stdout.write(`${JSON.stringify({ version: VERSION, ok, findings }, null, 2)}\n`);

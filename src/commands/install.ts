@@ -11,7 +11,8 @@ import { planInstall } from '../plan';
 import { MULTIPLEXERS } from '../multiplexers';
 import { PARTS } from '../targets';
 import { SHELLS } from '../shells';
-import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, paint, printDiff, printWarnings, resolveHome, resolveParts, resolveSystem, tilde, withChangeOptions, withForce } from './common';
+import { confirm, recoverFirst, describePlan, isOwnHome, printDiff, printWarnings, resolveHome, resolveParts, resolveSystem, tilde, withChangeOptions, withForce } from './common';
+import { GlobalArgs, paint } from './options';
 
 interface InstallArgs extends GlobalArgs {
   shell?: string;

@@ -3,7 +3,8 @@ import { applyPlan } from '../apply';
 import { buildContext } from '../context';
 import { planRollback } from '../plan';
 import { MULTIPLEXERS } from '../multiplexers';
-import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, resolveSystem, tilde, withChangeOptions } from './common';
+import { confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, resolveSystem, tilde, withChangeOptions } from './common';
+import { GlobalArgs } from './options';
 import { KEEP_BACKUP_SETS } from '../state';
 
 export const command = 'rollback';

@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { buildContext, detectAtomicLn } from '../context';
 import { render, TEMPLATES } from '../render';
-import { checkedHome, withHome } from './home';
+import { checkedHome, withHome } from './options';
 
 export const command = 'snippet <name>';
 export const describe = 'Print one rendered snippet, for dotfile managers (chezmoi, stow, yadm, home-manager)';

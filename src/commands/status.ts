@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
-import { GlobalArgs } from './common';
+import { GlobalArgs } from './options';
 import { report, withJson } from './doctor';
 
 export const command = 'status';

@@ -4,7 +4,8 @@ import { buildContext } from '../context';
 import { planUninstall } from '../plan';
 import { SYSTEM_PARTS, systemTargets } from '../system';
 import { MULTIPLEXERS } from '../multiplexers';
-import { GlobalArgs, confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, resolveSystem, tilde, withChangeOptions, withForce } from './common';
+import { confirm, recoverFirst, describePlan, isOwnHome, printDiff, resolveHome, resolveSystem, tilde, withChangeOptions, withForce } from './common';
+import { GlobalArgs } from './options';
 
 export const command = 'uninstall';
 export const describe = 'Remove every block and file the install added; your own lines stay';

@@ -3,11 +3,20 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { StfError } from '../errors';
+import { systemPaths } from '../system';
 
 /*
- * The --home option and its checks, apart from common.ts: `snippet` needs only these, and
- * loading the planner with them would double its start-up time.
+ * What every command shares, apart from common.ts: `snippet`, `status` and `doctor` need only
+ * these, and common.ts loads the applier, the backups and the diff, which they never use.
  */
+
+export interface GlobalArgs {
+  home?: string;
+  system?: boolean;
+  'dry-run'?: boolean;
+  yes?: boolean;
+  verbose?: boolean;
+}
 
 export function withHome<T>(y: Argv<T>) {
   return y.option('home', {
@@ -30,3 +39,15 @@ export function checkedHome(arg: string | undefined): string {
   if (!stat.isDirectory()) throw new StfError(`${home} is not a directory; nothing was changed\n  next step: pass a home directory with --home DIR`);
   return home;
 }
+
+export function withSystem<T>(y: Argv<T>) {
+  return y.option('system', {
+    type: 'boolean',
+    default: false,
+    describe: `Work on the system-wide install for every user (as root): /etc files and ${systemPaths({}).libDir}`,
+  });
+}
+
+// no-color.org: a NO_COLOR that is set and not empty turns colour off.
+const useColor = (): boolean => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+export const paint = (code: string, text: string): string => (useColor() ? `\x1b[${code}m${text}\x1b[0m` : text);
