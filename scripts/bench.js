@@ -57,7 +57,8 @@ function clientSwitchCost(socks, env) {
     if (out.status !== 0) throw new Error(`client switch failed (${out.status})`);
     if (i >= 0) times.push(Number(t1 - t0) / 1e6);
   }
-  const link = fs.readlinkSync(join(home, '.ssh', 'ssh-tmux-fix', 'agent.sock'));
+  // This host's link (1.0.0's agent.sock beside it is a relative link to it).
+  const link = fs.readlinkSync(join(home, '.ssh', 'ssh-tmux-fix', os.hostname(), 'agent.sock'));
   if (!socks.includes(link)) throw new Error(`client switch: the link points to ${link}`);
   return median(times);
 }
@@ -120,12 +121,12 @@ function main() {
 
   const prompt = promptCosts(settled(), 'link to /tmp/ssh-XXXX/agent.<pid>');
   // A pane whose DISPLAY came from ssh -X, following a live X11 login's record.
-  const displayDir = join(home, '.ssh', 'ssh-tmux-fix', 'displays');
+  const displayDir = join(home, '.ssh', 'ssh-tmux-fix', os.hostname(), 'displays');
   fs.mkdirSync(displayDir, { recursive: true, mode: 0o700 });
   fs.writeFileSync(join(displayDir, String(process.pid)), `${process.pid}\nlocalhost:11.0\n\n`);
   // (The X11 login row above left the record of a stand-in sshd that has exited.)
-  fs.rmSync(join(home, '.ssh', 'ssh-tmux-fix', 'display'), { force: true });
-  fs.symlinkSync(join(displayDir, String(process.pid)), join(home, '.ssh', 'ssh-tmux-fix', 'display'));
+  fs.rmSync(join(home, '.ssh', 'ssh-tmux-fix', os.hostname(), 'display'), { force: true });
+  fs.symlinkSync(join(displayDir, String(process.pid)), join(home, '.ssh', 'ssh-tmux-fix', os.hostname(), 'display'));
   prompt.push(...promptCosts({ ...settled(), DISPLAY: 'localhost:10.0' }, 'link to /tmp/ssh-XXXX/agent.<pid>, forwarded DISPLAY'));
   spawnSync('/bin/sh', [join(home, '.ssh', 'ssh-tmux-fix', 'refresh.sh'), 'login'], { env: { ...env, SSH_AUTH_SOCK: agentDirSock } });
   prompt.push(...promptCosts(settled(), 'link to ~/.ssh/agent/s.*'));
@@ -154,7 +155,7 @@ function main() {
     '|---|---|---|---|---|',
     ...trapRows.map(([label, none, empty, ours]) => `| ${label} | ${none.toFixed(2)} µs | ${empty.toFixed(2)} µs | ${ours.toFixed(2)} µs | ${(ours - empty).toFixed(2)} µs |`),
     '',
-    `CLI start: CPU time (user + system, with the processes it starts) per run, ${CLI_RUNS} runs each, interleaved.`,
+    `CLI start: CPU time (user + system, with the processes it starts) per run, median of ${CLI_RUNS} runs each, interleaved.`,
     '',
     '| command | CPU per run | vs bare `node -e 0` |',
     '|---|---|---|',
@@ -177,7 +178,7 @@ function cliStartRows(env) {
     ['`ssh-tmux-fix status`', [process.execPath, cli, 'status']],
     ['`ssh-tmux-fix snippet bash`', [process.execPath, cli, 'snippet', 'bash']],
   ];
-  const totals = commands.map(() => 0);
+  const samples = commands.map(() => []);
   const quote = (argv) => argv.map((a) => `'${a}'`).join(' ');
   for (let round = 0; round < CLI_RUNS; round += 1) {
     commands.forEach(([, argv], i) => {
@@ -187,10 +188,11 @@ function cliStartRows(env) {
         const [m, sec] = t.replace(/s$/, '').split('m');
         return Number(m) * 60 + Number(sec);
       });
-      totals[i] += (user + system) * 1000;
+      samples[i].push((user + system) * 1000);
     });
   }
-  const per = totals.map((t) => t / CLI_RUNS);
+  // Medians: a run that another job slowed down moves a mean, not a median.
+  const per = samples.map(median);
   return commands.map(([label], i) => [label, per[i], per[i] / per[0]]);
 }
 
