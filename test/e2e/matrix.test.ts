@@ -629,6 +629,19 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         };
       });
     }, CASE_TIMEOUT);
+    /** `ssh-add -l` typed at the laptop, the desktop, the laptop: did each reach its own key? */
+    async function typedInTurn(user: TestUser, laptop: SshSession, desk: SshSession) {
+      const keys = { laptop: keyFingerprint(agent), desktop: keyFingerprint(desktop) };
+      const typed: string[] = [];
+      let ok = true;
+      for (const [client, name] of [[laptop, 'laptop'], [desk, 'desktop'], [laptop, 'laptop']] as const) {
+        const reached = await typedAtClient(user, client);
+        ok &&= reached === keys[name];
+        typed.push(`typed at the ${name}: reached ${reached === keys.laptop ? 'the laptop' : reached === keys.desktop ? 'the desktop' : reached}`);
+      }
+      return { ok, typed, keys };
+    }
+
     // ---- Case 7. Breaks if the link stays with the newest login instead of following the
     // keyboard (the client-active hook -> helper `client` -> that client's recorded socket).
     test.each(GRID)(`${ROW.twoMachines}: %s, %s`, async (shell, mode) => {
@@ -639,14 +652,7 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         const desk = await sshLogin(user, sshd, desktop, { tty: true, forwardAgent: true });
         desk.type('tmux attach -t main\r');
         await attachedClients(user, 2);
-        const keys = { laptop: keyFingerprint(agent), desktop: keyFingerprint(desktop) };
-        const typed: string[] = [];
-        let ok = true;
-        for (const [client, name] of [[laptop, 'laptop'], [desk, 'desktop'], [laptop, 'laptop']] as const) {
-          const reached = await typedAtClient(user, client);
-          ok &&= reached === keys[name];
-          typed.push(`typed at the ${name}: reached ${reached === keys.laptop ? 'the laptop' : reached === keys.desktop ? 'the desktop' : reached}`);
-        }
+        const { ok, typed, keys } = await typedInTurn(user, laptop, desk);
         return {
           ok,
           detail: [`ssh-add -l typed in the shared pane, in turn (laptop ${keys.laptop}, desktop ${keys.desktop}):`, ...typed],
@@ -666,14 +672,7 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         desk.type('tmux new-session -s desk\r');
         const deskPane = await sessionPane(user, 'desk');
         await attachedClients(user, 2);
-        const keys = { laptop: keyFingerprint(agent), desktop: keyFingerprint(desktop) };
-        const typed: string[] = [];
-        let ok = true;
-        for (const [client, name] of [[laptop, 'laptop'], [desk, 'desktop'], [laptop, 'laptop']] as const) {
-          const reached = await typedAtClient(user, client);
-          ok &&= reached === keys[name];
-          typed.push(`typed at the ${name}: reached ${reached === keys.laptop ? 'the laptop' : reached === keys.desktop ? 'the desktop' : reached}`);
-        }
+        const { ok, typed, keys } = await typedInTurn(user, laptop, desk);
         return {
           ok,
           detail: [`ssh-add -l typed in each machine's own session, in turn (laptop ${keys.laptop}, desktop ${keys.desktop}):`, ...typed],

@@ -62,9 +62,9 @@ async function listenerAt(path: string, behave: (c: net.Socket) => void): Promis
 }
 
 /** The helper, without blocking this process (its listeners must keep running). */
-function runHelperAsync(h: Home, mode: 'login' | 'heal', extra: Record<string, string | undefined> = {}): Promise<number | null> {
+function runHelperAsync(h: Home, args: string[], extra: Record<string, string | undefined> = {}): Promise<number | null> {
   return new Promise((resolve) => {
-    spawn('/bin/sh', [h.ctx.helper, mode], { env: env(h, { ...extra, STF_TEST_BASE: base }), stdio: 'ignore' }).on('exit', (code) => resolve(code));
+    spawn('/bin/sh', [h.ctx.helper, ...args], { env: env(h, { ...extra, STF_TEST_BASE: base }), stdio: 'ignore' }).on('exit', (code) => resolve(code));
   });
 }
 
@@ -90,13 +90,15 @@ function runHelper(h: Home, mode: 'login' | 'heal', extra: Record<string, string
   return spawnSync('/bin/sh', [h.ctx.helper, mode], { env: env(h, extra), encoding: 'utf8' });
 }
 
-const target = (h: Home): string | null => {
+function readlink(path: string): string | null {
   try {
-    return fs.readlinkSync(h.ctx.link);
+    return fs.readlinkSync(path);
   } catch {
     return null;
   }
-};
+}
+
+const target = (h: Home): string | null => readlink(h.ctx.link);
 
 describe('~/.ssh/rc', () => {
   test('an interactive login (SSH_TTY set) takes the link, prints nothing', async () => {
@@ -229,12 +231,12 @@ describe('heal', () => {
     expect(probe.code).toBe(1);
     expect(probe.stderr).toMatch(says);
     fs.symlinkSync(join(base, 'gone.sock'), h.ctx.link);
-    await runHelperAsync(h, 'heal');
+    await runHelperAsync(h, ['heal']);
     expect(target(h)).toBe(live);
     // A link that points at such a socket is moved too.
     fs.rmSync(h.ctx.link);
     fs.symlinkSync(broken, h.ctx.link);
-    await runHelperAsync(h, 'heal');
+    await runHelperAsync(h, ['heal']);
     expect(target(h)).toBe(live);
   });
 
@@ -243,7 +245,7 @@ describe('heal', () => {
     const empty = await agentAt(forwardedPath());
     fs.symlinkSync(empty, h.ctx.link);
     await agentAt(forwardedPath());
-    await runHelperAsync(h, 'heal');
+    await runHelperAsync(h, ['heal']);
     expect(target(h)).toBe(empty);
   });
 
@@ -257,7 +259,7 @@ describe('heal', () => {
     }
     fs.symlinkSync(join(base, 'gone.sock'), h.ctx.link);
     let started = Date.now();
-    await runHelperAsync(h, 'heal');
+    await runHelperAsync(h, ['heal']);
     const twoSilent = Date.now() - started;
     // Newest first: two silent ones end the search, bounded; the link is left dangling.
     expect(twoSilent).toBeLessThan(3500);
@@ -267,7 +269,7 @@ describe('heal', () => {
     fs.rmSync(h.ctx.link);
     fs.symlinkSync(hung[0], h.ctx.link);
     started = Date.now();
-    await runHelperAsync(h, 'heal');
+    await runHelperAsync(h, ['heal']);
     expect(Date.now() - started).toBeLessThan(3500);
     expect(target(h)).toBe(live);
     // Nothing is left running: the probes and their watchdogs are gone within a second.
@@ -296,10 +298,6 @@ describe('heal', () => {
 
 describe('client: the tmux client that types takes the link (tmux hooks)', () => {
   const record = (h: Home, tty: string) => join(h.ctx.clientDir, tty.replace(/^\/dev\//, '').replace(/\//g, '.'));
-  const runClient = (h: Home, tty: string) =>
-    new Promise<number | null>((resolve) => {
-      spawn('/bin/sh', [h.ctx.helper, 'client', tty], { env: env(h, {}), stdio: 'ignore' }).on('exit', (code) => resolve(code));
-    });
 
   test("each interactive login records its socket by tty; 'client <tty>' points the link at that login's socket", async () => {
     const h = makeHome();
@@ -310,13 +308,13 @@ describe('client: the tmux client that types takes the link (tmux hooks)', () =>
     expect(fs.readFileSync(record(h, '/dev/pts/1'), 'utf8')).toBe(`${laptop}\n`);
     expect(fs.statSync(h.ctx.clientDir).mode & 0o777).toBe(0o700);
     expect(target(h)).toBe(desktop);
-    expect(await runClient(h, '/dev/pts/1')).toBe(0);
+    expect(await runHelperAsync(h, ['client', '/dev/pts/1'])).toBe(0);
     expect(target(h)).toBe(laptop);
-    await runClient(h, '/dev/pts/2');
+    await runHelperAsync(h, ['client', '/dev/pts/2']);
     expect(target(h)).toBe(desktop);
     // A client whose login recorded nothing (a local terminal, an unknown tty): left alone.
-    await runClient(h, '/dev/pts/9');
-    await runClient(h, 'not-a-tty');
+    await runHelperAsync(h, ['client', '/dev/pts/9']);
+    await runHelperAsync(h, ['client', 'not-a-tty']);
     expect(target(h)).toBe(desktop);
   });
 
@@ -328,7 +326,7 @@ describe('client: the tmux client that types takes the link (tmux hooks)', () =>
     runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' });
     agents[0].kill('SIGKILL'); // the laptop's session killed: its socket file stays, nobody listens
     await new Promise((r) => setTimeout(r, 50));
-    await runClient(h, '/dev/pts/1');
+    await runHelperAsync(h, ['client', '/dev/pts/1']);
     expect(target(h)).toBe(desktop);
     // pts/1 reused by a login without agent forwarding: its record is emptied.
     runRc(h, { SSH_TTY: '/dev/pts/1' });
@@ -343,35 +341,24 @@ describe("a tmux session's own link: two machines, each attached to a session of
   // tmux runs `client <tty> <server pid> <session id>`; this process stands in for the server.
   const serverPid = String(process.pid);
   const slinkOf = (h: Home, session: number) => join(dirname(h.ctx.link), `tmux.${serverPid}.${session}.sock`);
-  const readlink = (path: string): string | null => {
-    try {
-      return fs.readlinkSync(path);
-    } catch {
-      return null;
-    }
-  };
-  const runMode = (h: Home, args: string[], extra: Record<string, string | undefined> = {}) =>
-    new Promise<number | null>((resolve) => {
-      spawn('/bin/sh', [h.ctx.helper, ...args], { env: env(h, extra), stdio: 'ignore' }).on('exit', (code) => resolve(code));
-    });
 
   test("each session's link points at the socket of the client that attached to it; a new login moves only the host's link", async () => {
     const h = makeHome();
     const laptop = await agentAt(forwardedPath());
     const desktop = await agentAt(forwardedPath());
     runRc(h, { SSH_AUTH_SOCK: laptop, SSH_TTY: '/dev/pts/1' });
-    expect(await runMode(h, ['client', '/dev/pts/1', serverPid, '$0'])).toBe(0);
+    expect(await runHelperAsync(h, ['client', '/dev/pts/1', serverPid, '$0'])).toBe(0);
     runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' });
     // Not through agent.sock: the desktop's login moved that, and session 0 stays the laptop's.
     expect(readlink(slinkOf(h, 0))).toBe(laptop);
-    expect(await runMode(h, ['client', '/dev/pts/2', serverPid, '$1'])).toBe(0);
+    expect(await runHelperAsync(h, ['client', '/dev/pts/2', serverPid, '$1'])).toBe(0);
     expect([readlink(slinkOf(h, 0)), readlink(slinkOf(h, 1)), target(h)]).toEqual([laptop, desktop, desktop]);
     // Typing in session 0 (client-active, tmux 3.3+) moves the host's link, not session 1's.
-    await runMode(h, ['client', '/dev/pts/1', serverPid, '$0']);
+    await runHelperAsync(h, ['client', '/dev/pts/1', serverPid, '$0']);
     expect([readlink(slinkOf(h, 0)), readlink(slinkOf(h, 1)), target(h)]).toEqual([laptop, desktop, laptop]);
     // Ids that are not numbers name no link.
-    await runMode(h, ['client', '/dev/pts/1', serverPid, '$x']);
-    await runMode(h, ['client', '/dev/pts/1', '', '$2']);
+    await runHelperAsync(h, ['client', '/dev/pts/1', serverPid, '$x']);
+    await runHelperAsync(h, ['client', '/dev/pts/1', '', '$2']);
     expect(fs.readdirSync(dirname(h.ctx.link)).filter((n) => n.startsWith('tmux.')).sort()).toEqual([`tmux.${serverPid}.0.sock`, `tmux.${serverPid}.1.sock`]);
   });
 
@@ -381,23 +368,23 @@ describe("a tmux session's own link: two machines, each attached to a session of
     const desktop = await agentAt(forwardedPath());
     runRc(h, { SSH_AUTH_SOCK: laptop, SSH_TTY: '/dev/pts/1' });
     runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' });
-    await runMode(h, ['client', '/dev/pts/1', serverPid, '$0']);
-    await runMode(h, ['client', '/dev/pts/2', serverPid, '$0']);
-    await runMode(h, ['client', '/dev/pts/1', serverPid, '$0']);
-    expect(await runMode(h, ['heal', slinkOf(h, 0)])).toBe(0);
+    await runHelperAsync(h, ['client', '/dev/pts/1', serverPid, '$0']);
+    await runHelperAsync(h, ['client', '/dev/pts/2', serverPid, '$0']);
+    await runHelperAsync(h, ['client', '/dev/pts/1', serverPid, '$0']);
+    expect(await runHelperAsync(h, ['heal', slinkOf(h, 0)])).toBe(0);
     expect(readlink(slinkOf(h, 0))).toBe(laptop);
     // A pane's first shell in a session no client pointed yet: made, following the host's link.
-    expect(await runMode(h, ['heal', slinkOf(h, 5)])).toBe(0);
+    expect(await runHelperAsync(h, ['heal', slinkOf(h, 5)])).toBe(0);
     expect(readlink(slinkOf(h, 5))).toBe('agent.sock');
     // The laptop's agent dies (its connection closed): session 0 follows the host's link.
     agents[0].kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 50));
-    expect(await runMode(h, ['heal', slinkOf(h, 0)])).toBe(0);
+    expect(await runHelperAsync(h, ['heal', slinkOf(h, 0)])).toBe(0);
     expect(readlink(slinkOf(h, 0))).toBe('agent.sock');
     expect(target(h)).toBe(desktop);
     // Only this host's session links are ever written.
     const elsewhere = join(base, 'elsewhere.sock');
-    await runMode(h, ['heal', elsewhere]);
+    await runHelperAsync(h, ['heal', elsewhere]);
     expect(fs.existsSync(elsewhere)).toBe(false);
   });
 
@@ -405,10 +392,10 @@ describe("a tmux session's own link: two machines, each attached to a session of
     const h = makeHome();
     const desktop = await agentAt(forwardedPath());
     runRc(h, { SSH_AUTH_SOCK: desktop, SSH_TTY: '/dev/pts/2' });
-    await runMode(h, ['client', '/dev/pts/2', serverPid, '$3']);
+    await runHelperAsync(h, ['client', '/dev/pts/2', serverPid, '$3']);
     expect(readlink(slinkOf(h, 3))).toBe(desktop);
     runRc(h, { SSH_TTY: '/dev/pts/7' }); // ssh without -A
-    await runMode(h, ['client', '/dev/pts/7', serverPid, '$3']);
+    await runHelperAsync(h, ['client', '/dev/pts/7', serverPid, '$3']);
     expect(readlink(slinkOf(h, 3))).toBe('agent.sock');
 
     const gone = spawnSync('/bin/sh', ['-c', 'echo $$']).stdout.toString().trim();
