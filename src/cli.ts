@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { TOOL, VERSION } from './identity';
 import { StfError } from './errors';
+import { writeOut } from './output';
 
 function fail(err: unknown): void {
   if (err instanceof StfError) {
@@ -12,12 +13,6 @@ function fail(err: unknown): void {
   }
 }
 
-// A closed pipe (`| head`) ends the output, not the program with a stack trace.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw err;
-});
-
 /**
  * `--version`, `status` and `snippet` run at logins, in prompts of scripts and in fleets: in
  * their plain forms they skip yargs, which costs about as much CPU as node's own start.
@@ -25,7 +20,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
  */
 function runPlain(argv: string[]): boolean {
   if (argv.length === 1 && argv[0] === '--version') {
-    process.stdout.write(`${VERSION}\n`);
+    writeOut(`${VERSION}\n`);
     return true;
   }
   const [command, ...rest] = argv;
@@ -41,7 +36,7 @@ function runPlain(argv: string[]): boolean {
     else return false;
   }
   if (command === 'status' && positionals.length === 0) {
-    require('./commands/status').handler({ home, json });
+    require('./commands/status').handler({ home, json }).catch(fail);
     return true;
   }
   if (command === 'snippet' && positionals.length === 1) {
@@ -54,6 +49,12 @@ function runPlain(argv: string[]): boolean {
 }
 
 function runYargs(argv: string[]): Promise<unknown> {
+  // A closed pipe (`| head`) ends the output, not the program with a stack trace. Here only:
+  // the plain commands above write with writeOut, which knows, and never make the stream.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   // Loaded here, not at the top: the plain commands above never need them.
   /* eslint-disable @typescript-eslint/no-var-requires */
   const yargs = require('yargs/yargs') as typeof import('yargs/yargs');

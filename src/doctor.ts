@@ -6,9 +6,10 @@ import { dotfileRepoNotes } from './dotrepo';
 import { TOOL, VERSION, displayLinkOf, legacyLinkOf, linkDirOf, linkOf, sessionLinkOf } from './context';
 import { StfError } from './errors';
 import { sameEntry } from './files';
+import { askAgent } from './agent';
 import { panesOf } from './multiplexers';
 import { Shell, shellNamed } from './shells';
-import { PARTS, HomeEnv, targetsFor } from './targets';
+import { PARTS, HomeEnv, Target, targetsFor } from './targets';
 import { SYSTEM_PARTS, SystemPaths, systemInstalled, systemPaths, systemTargets } from './system';
 
 export type Level = 'ok' | 'warn' | 'fail';
@@ -19,11 +20,6 @@ export interface Finding {
   level: Level;
   message: string;
   fix?: string;
-}
-
-function agentAnswer(sock: string): 0 | 1 | 2 {
-  const out = spawnSync('ssh-add', ['-l'], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore', timeout: 5000 });
-  return out.status === 0 ? 0 : out.status === 1 ? 1 : 2;
 }
 
 /**
@@ -112,8 +108,12 @@ function homeBlockFindings(he: HomeEnv): Finding[] {
   return blockFindings(targetsFor(he, PARTS));
 }
 
-/** The first finding says whether any block was found ('installed'); then one per problem. */
-function blockFindings(targets: { path: string }[]): Finding[] {
+/**
+ * The first finding says whether any block was found ('installed'); then one per problem.
+ * `withBlock` collects the targets that hold one; `checkEdits` false leaves out hashing each
+ * block for hand edits (status: node:crypto alone costs it ~8% of node's start).
+ */
+function blockFindings<T extends { path: string }>(targets: T[], withBlock: T[] = [], checkEdits = true): Finding[] {
   const found: string[] = [];
   const findings: Finding[] = [];
   for (const target of targets) {
@@ -124,9 +124,11 @@ function blockFindings(targets: { path: string }[]): Finding[] {
       continue;
     }
     try {
-      for (const block of findBlocks(content, target.path)) {
+      const blocks = findBlocks(content, target.path);
+      if (blocks.length > 0) withBlock.push(target);
+      for (const block of blocks) {
         found.push(`${target.path} (${block.version})`);
-        if (isEdited(content, block)) {
+        if (checkEdits && isEdited(content, block)) {
           findings.push({
             id: 'block-edited',
             level: 'warn',
@@ -148,7 +150,7 @@ function blockFindings(targets: { path: string }[]): Finding[] {
   return findings;
 }
 
-export function linkFindings(home: string): Finding[] {
+export async function linkFindings(home: string): Promise<Finding[]> {
   const link = linkOf(home);
   let target: string;
   try {
@@ -159,9 +161,9 @@ export function linkFindings(home: string): Finding[] {
   if (!isSocket(link)) {
     return [{ id: 'link', level: 'fail', message: `the agent link points to ${target}, which is gone (its connection closed)`, fix: 'log in again with ssh -A, or run any command in a tmux pane: the prompt hook heals it' }];
   }
-  const answer = agentAnswer(link);
-  if (answer === 0) return [{ id: 'link', level: 'ok', message: `the agent link reaches an agent with keys (${target})` }];
-  if (answer === 1 && !isForwarded(target, home)) {
+  const answer = await askAgent(link);
+  if (answer === 'keys') return [{ id: 'link', level: 'ok', message: `the agent link reaches an agent with keys (${target})` }];
+  if (answer === 'no-keys' && !isForwarded(target, home)) {
     // A local ssh-agent (a shell plugin's): ssh-add on the laptop would change nothing here.
     return [{
       id: 'link',
@@ -170,7 +172,7 @@ export function linkFindings(home: string): Finding[] {
       fix: 'log in with ssh -A from the machine that holds your keys (the link moves to that login), or add a key to this agent with ssh-add here',
     }];
   }
-  if (answer === 1) return [{ id: 'link', level: 'warn', message: `the agent link reaches an agent that holds no keys (${target})`, fix: 'run ssh-add on your own machine' }];
+  if (answer === 'no-keys') return [{ id: 'link', level: 'warn', message: `the agent link reaches an agent that holds no keys (${target})`, fix: 'run ssh-add on your own machine' }];
   return [{ id: 'link', level: 'fail', message: `no agent answers on the agent link (${target})`, fix: 'log in again with ssh -A' }];
 }
 
@@ -179,7 +181,7 @@ function loginShell(env: NodeJS.ProcessEnv): Shell {
   return shellNamed(basename(env.SHELL ?? '')) ?? shellNamed('sh')!;
 }
 
-export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env): Finding[] {
+export async function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env): Promise<Finding[]> {
   const hostLink = linkOf(he.home);
   // A shell in a tmux pane names its session's link (which reaches the host's link unless a
   // client of its own points it elsewhere).
@@ -206,7 +208,7 @@ export function shellFindings(he: HomeEnv, env: NodeJS.ProcessEnv = process.env)
     findings.push({ id: 'shell-sock', level: 'fail', message: `this shell's SSH_AUTH_SOCK (${sock}) is stale: the socket is gone`, fix: useLink });
   } else if (pane && !onLink) {
     findings.push({ id: 'shell-sock', level: 'warn', message: `this ${pane.name} pane uses ${sock}, not the agent link; it breaks when that connection closes${pane.copiesEnvironmentAtAttach ? '' : ` (${pane.name} gives no pane a new login's socket)`}`, fix: useLink });
-  } else if (!onLink && !isForwarded(sock, he.home) && agentAnswer(sock) === 1 && isSocket(hostLink) && agentAnswer(hostLink) === 0) {
+  } else if (!onLink && !isForwarded(sock, he.home) && (await askAgent(sock)) === 'no-keys' && isSocket(hostLink) && (await askAgent(hostLink)) === 'keys') {
     // oh-my-zsh's ssh-agent plugin, or eval $(ssh-agent) in an rc file: a keyless local agent
     // in this shell while the link reaches the forwarded keys (the link stays there).
     findings.push({
@@ -296,31 +298,26 @@ export function displayFinding(home: string, env: NodeJS.ProcessEnv = process.en
   return { id: 'display', level: 'ok', message: `DISPLAY follows ssh -X/-Y logins into tmux panes whose DISPLAY came from one${latest}` };
 }
 
-/** `short` (status) leaves out what needs sshd: `sshd -T` costs more than the rest together. */
-/** Installed blocks that live in a git repository the home links into (stow, rcm): they travel with it. */
-export function dotfileRepoFindings(he: HomeEnv): Finding[] {
-  const withBlock = targetsFor(he, PARTS).filter((t) => {
-    try {
-      return fs.readFileSync(t.path, 'latin1').includes(`# >>> ${TOOL} `);
-    } catch {
-      return false;
-    }
-  });
-  return dotfileRepoNotes(he.home, withBlock).map((message) => ({ id: 'dotfiles-repo', level: 'ok', message }));
-}
 
-export function diagnose(he: HomeEnv, env: NodeJS.ProcessEnv = process.env, short = false): Finding[] {
+/**
+ * `short` (status) leaves out what costs more than it tells at a glance: `sshd -T` (more than
+ * the rest together), hashing the blocks for hand edits, and the notes on dotfile repositories.
+ */
+export async function diagnose(he: HomeEnv, env: NodeJS.ProcessEnv = process.env, short = false): Promise<Finding[]> {
   const display = displayFinding(he.home, env);
-  // Read and checked once: both findings need them, and hashing every dotfile twice shows in `status`.
+  // Each dotfile is found and read once: three findings need them.
   const paths = systemPaths();
-  const blocks = homeBlockFindings(he);
+  const withBlock: Target[] = [];
+  const blocks = blockFindings(targetsFor(he, PARTS), withBlock, !short);
   const mode = modeFinding(he, paths, blocks);
+  // Blocks in a git repository the home links into (stow, rcm) travel with it.
+  const repoNotes = short ? [] : dotfileRepoNotes(he.home, withBlock).map((message): Finding => ({ id: 'dotfiles-repo', level: 'ok', message }));
   return [
     ...installFindings(he, paths, blocks),
     ...(mode ? [mode] : []),
-    ...dotfileRepoFindings(he),
-    ...linkFindings(he.home),
-    ...shellFindings(he, env),
+    ...repoNotes,
+    ...(await linkFindings(he.home)),
+    ...(await shellFindings(he, env)),
     x11Finding(he.home),
     ...(display ? [display] : []),
     ...(short ? [] : [permitUserRcFinding()]),

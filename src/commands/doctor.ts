@@ -3,6 +3,7 @@ import { VERSION } from '../context';
 import { diagnose, Finding, systemFindings } from '../doctor';
 import { StfError } from '../errors';
 import { systemPaths } from '../system';
+import { writeOut } from '../output';
 import { homeEnv } from '../targets';
 import { GlobalArgs, checkedHome, paint, withHome, withSystem } from './options';
 
@@ -31,22 +32,20 @@ export function builder(y: Argv) {
 
 const MARK: Record<Finding['level'], string> = { ok: paint('32', 'ok  '), warn: paint('33', 'warn'), fail: paint('31', 'fail') };
 
-export function handler(args: ArgumentsCamelCase<GlobalArgs & { json?: boolean }>): void {
-  report(args, false);
+export function handler(args: ArgumentsCamelCase<GlobalArgs & { json?: boolean }>): Promise<void> {
+  return report(args, false);
 }
 
 /** Prints the findings; the short form leaves out the ok lines but install and link. */
-export function report(args: GlobalArgs & { json?: boolean }, short: boolean): void {
-  const findings = args.system ? systemFindings(resolveSystemPaths(args)) : diagnose(homeEnv(checkedHome(args.home)), process.env, short);
+export async function report(args: GlobalArgs & { json?: boolean }, short: boolean): Promise<void> {
+  const findings = args.system ? systemFindings(resolveSystemPaths(args)) : await diagnose(homeEnv(checkedHome(args.home)), process.env, short);
   const ok = !findings.some((f) => f.level === 'fail');
-  if (args.json) {
-    process.stdout.write(`${JSON.stringify({ version: VERSION, ok, findings }, null, 2)}\n`);
-  } else {
-    for (const f of findings) {
-      if (short && f.level === 'ok' && !['installed', 'install-mode', 'link'].includes(f.id)) continue;
-      process.stdout.write(`${MARK[f.level]} ${f.message}\n`);
-      if (f.fix && f.level !== 'ok') process.stdout.write(`     fix: ${f.fix}\n`);
-    }
-  }
+  // Set before the output: a reader that stops early (`| head`) ends the program there.
   process.exitCode = ok ? 0 : 1;
+  if (args.json) {
+    writeOut(`${JSON.stringify({ version: VERSION, ok, findings }, null, 2)}\n`);
+  } else {
+    const shown = findings.filter((f) => !short || f.level !== 'ok' || ['installed', 'install-mode', 'link'].includes(f.id));
+    writeOut(shown.map((f) => `${MARK[f.level]} ${f.message}\n${f.fix && f.level !== 'ok' ? `     fix: ${f.fix}\n` : ''}`).join(''));
+  }
 }

@@ -1,6 +1,7 @@
 import type { ArgumentsCamelCase, Argv } from 'yargs';
 import { buildContext, detectAtomicLn } from '../context';
 import { render, TEMPLATES } from '../render';
+import { writeOut } from '../output';
 import { checkedHome, withHome } from './options';
 
 export const command = 'snippet <name>';
@@ -20,5 +21,5 @@ export function handler(args: ArgumentsCamelCase<{ home?: string; name?: string 
   const home = checkedHome(args.home);
   // Only the helper's text depends on how ln replaces a link: the others skip running `ln --version`.
   const atomicLn = args.name === 'helper' ? detectAtomicLn() : false;
-  process.stdout.write(render(args.name as string, buildContext(home, atomicLn)));
+  writeOut(render(args.name as string, buildContext(home, atomicLn)));
 }

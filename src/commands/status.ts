@@ -11,6 +11,6 @@ export function builder(y: Argv) {
     .example('$0 status --json', 'every finding as JSON, for scripts and fleets');
 }
 
-export function handler(args: ArgumentsCamelCase<GlobalArgs & { json?: boolean }>): void {
-  report(args, true);
+export function handler(args: ArgumentsCamelCase<GlobalArgs & { json?: boolean }>): Promise<void> {
+  return report(args, true);
 }

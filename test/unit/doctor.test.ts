@@ -88,3 +88,16 @@ test('the agent link on a local ssh-agent without keys: doctor says so, and does
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('status is the short doctor: a hand edit and a version mismatch, doctor names both; status names the mismatch and still finds the install', () => {
+  const { home } = makeRoot();
+  expect(runCli(['install', '--yes', '--shell', 'bash'], { home }).code).toBe(0);
+  const bashrc = path.join(home, '.bashrc');
+  const text = fs.readFileSync(bashrc, 'utf8');
+  fs.writeFileSync(bashrc, text.replace(/(# >>> ssh-tmux-fix )\S+( [^\n]*\n)/, '$10.9.0$2echo edited by hand\n'));
+  const ids = (command: string) => (JSON.parse(runCli([command, '--json'], { home }).stdout) as Report).findings.map((f) => `${f.id}:${f.level}`);
+  expect(ids('doctor')).toEqual(expect.arrayContaining(['installed:ok', 'block-edited:warn', 'block-version:warn']));
+  // status hashes nothing (node:crypto would cost it ~8% of node's start): the edit is doctor's to find.
+  expect(ids('status')).toEqual(expect.arrayContaining(['installed:ok', 'block-version:warn']));
+  expect(ids('status')).not.toContain('block-edited:warn');
+});
