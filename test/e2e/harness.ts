@@ -508,7 +508,6 @@ export function appDir(): string {
   return appCopy;
 }
 
-/** Runs the CLI as the user (its files must belong to the user), e.g. runCli(a, ['install', '--yes']). */
 /** The CLI as root, with a throwaway HOME: root's own dotfiles are never in reach. */
 export function runCliAsRoot(args: string[]): RunResult {
   const home = path.join(base(), 'root-home');
@@ -574,6 +573,7 @@ export function expectOk(r: RunResult, what: string): void {
   if (r.code !== 0) throw new Error(`${what}: exit ${r.code}\n--- stdout:\n${r.stdout}\n--- stderr:\n${r.stderr}`);
 }
 
+/** Runs the CLI as the user (its files must belong to the user), e.g. runCli(a, ['install', '--yes']). */
 export function runCli(user: TestUser, args: string[], env?: Record<string, string>): Promise<RunResult> {
   return runAs(user, [process.execPath, path.join(appDir(), 'dist', 'cli.js'), ...args], env);
 }

@@ -76,3 +76,12 @@ describe('terminal manners', () => {
     expect(res.stdout).toMatch(/Examples:\n\s+ssh-tmux-fix /);
   });
 });
+
+test('every finding id doctor can print has its row in docs/troubleshooting.md', () => {
+  const sources = (dir: string): string[] =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  const ids = new Set(sources(path.join(REPO, 'src')).flatMap((f) => [...fs.readFileSync(f, 'utf8').matchAll(/\bid: '([a-z0-9-]+)'/g)].map((m) => m[1])));
+  expect(ids.size).toBeGreaterThan(10);
+  const table = fs.readFileSync(path.join(REPO, 'docs', 'troubleshooting.md'), 'utf8');
+  expect([...ids].filter((id) => !table.includes(`| \`${id}\` |`))).toEqual([]);
+});

@@ -80,18 +80,19 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** Builds dist/ when it is missing or older than src/ (other engineers change src/ meanwhile). */
+/** Builds dist/ when it is missing or older than its sources (src/, templates/, scripts/). */
 export function ensureBuilt(): void {
   if (built) return;
   let stale = true;
   try {
-    stale = fs.statSync(CLI).mtimeMs < newestMtime(path.join(REPO, 'src'));
+    stale = fs.statSync(CLI).mtimeMs < Math.max(...['src', 'templates', 'scripts'].map((d) => newestMtime(path.join(REPO, d))));
   } catch {
     stale = true;
   }
   if (stale) {
-    const out = spawnSync('npx', ['tsc', '-p', '.'], { cwd: REPO, encoding: 'utf8' });
-    if (out.status !== 0) throw new Error(`npx tsc -p . failed:\n${out.stdout}\n${out.stderr}`);
+    // The whole build: tsc alone would leave dist/cli.js unbundled and the templates as they were.
+    const out = spawnSync('npm', ['run', 'build'], { cwd: REPO, encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`npm run build failed:\n${out.stdout}\n${out.stderr}`);
   }
   built = true;
 }
