@@ -11,8 +11,9 @@ afterAll(removeAllRoots);
 
 /**
  * Runs the CLI with stdout on a pipe made non-blocking and already full (64 KiB written ahead),
- * read only after a pause: every write the CLI tries first fails with EAGAIN. Prints what was
- * read after the filler, and the exit status, as JSON.
+ * read only after a pause (long enough for node to start and try, even on a busy machine):
+ * every write the CLI tries first fails with EAGAIN. Prints what was read after the filler, and
+ * the exit status, as JSON.
  */
 const FULL_PIPE = String.raw`
 import fcntl, json, os, subprocess, sys, time
@@ -26,7 +27,7 @@ except BlockingIOError:
     pass
 child = subprocess.Popen(sys.argv[1:], stdout=w)
 os.close(w)
-time.sleep(0.5)
+time.sleep(1.5)
 out = b""
 while True:
     chunk = os.read(r, 65536)
