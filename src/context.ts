@@ -1,7 +1,7 @@
 import { spawnSync } from './spawn';
 import { readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { TOOL, VERSION } from './identity';
 import { PANE_VARS } from './multiplexers';
 
@@ -75,8 +75,18 @@ export function linkOf(home: string, host = hostname()): string {
  * ("<socket>,<server pid>,<session number>"); null outside tmux. The shells in tmux panes use it.
  */
 export function sessionLinkOf(home: string, tmuxVar: string | undefined, host = hostname()): string | null {
+  return sessionLinkIn(hostDirOf(home, host), tmuxVar);
+}
+
+/** The same, in a host's directory. */
+export function sessionLinkIn(hostDir: string, tmuxVar: string | undefined): string | null {
   const m = /,(\d+),(\d+)$/.exec(tmuxVar ?? '');
-  return m ? join(hostDirOf(home, host), `tmux.${m[1]}.${m[2]}.sock`) : null;
+  return m ? join(hostDir, `tmux.${m[1]}.${m[2]}.sock`) : null;
+}
+
+/** Whether `path` is the name of a tmux session's link in a host's directory (`tmux.<pid>.<n>.sock`). */
+export function isSessionLinkIn(hostDir: string, path: string): boolean {
+  return dirname(path) === hostDir && /^tmux\.\d+\.\d+\.sock$/.test(basename(path));
 }
 
 /** 1.0.0's one link per home; now a relative link to a host's link (`<host>/agent.sock`). */

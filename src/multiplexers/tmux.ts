@@ -1,7 +1,7 @@
 import { spawnSync } from '../spawn';
 import * as fs from 'node:fs';
 import { dirname, join } from 'node:path';
-import { RenderContext, linkDirOf } from '../context';
+import { RenderContext, isSessionLinkIn, linkDirOf, sessionLinkIn } from '../context';
 import { sameEntry } from '../files';
 import { Finding } from '../doctor';
 import { tmuxFramework } from '../frameworks';
@@ -86,10 +86,12 @@ function tmux(sock: string, args: string[]): { ok: boolean; stdout: string } {
   return { ok: out.status === 0, stdout: out.stdout ?? '' };
 }
 
-function sessionsWith(sock: string, link: string): string[] {
+/** The sessions whose SSH_AUTH_SOCK is a value `ours` accepts. */
+function sessionsWith(sock: string, ours: (value: string) => boolean): string[] {
   return tmux(sock, ['list-sessions', '-F', '#{session_id}']).stdout.split('\n').filter((id) => {
     if (!id) return false;
-    return tmux(sock, ['show-environment', '-t', id, 'SSH_AUTH_SOCK']).stdout.trim() === `SSH_AUTH_SOCK=${link}`;
+    const line = tmux(sock, ['show-environment', '-t', id, 'SSH_AUTH_SOCK']).stdout.trim();
+    return line.startsWith('SSH_AUTH_SOCK=') && ours(line.slice('SSH_AUTH_SOCK='.length));
   });
 }
 
@@ -124,8 +126,10 @@ function uninstallFromTmux(ctx: RenderContext): string[] {
       if (tmux(sock, ['show-environment', '-g', 'SSH_AUTH_SOCK']).stdout.trim() === `SSH_AUTH_SOCK=${link}`) {
         tmux(sock, ['set-environment', '-gu', 'SSH_AUTH_SOCK']);
       }
-      for (const id of sessionsWith(sock, link)) tmux(sock, ['set-environment', '-t', id, '-u', 'SSH_AUTH_SOCK']);
     }
+    // A session's environment holds this host's link, 1.0.0's, or (set by the client hook) the session's own.
+    const ours = (value: string) => value === ctx.link || value === ctx.legacyLink || isSessionLinkIn(dirname(ctx.link), value);
+    for (const id of sessionsWith(sock, ours)) tmux(sock, ['set-environment', '-t', id, '-u', 'SSH_AUTH_SOCK']);
   }
   return servers.map((sock) => `Took the link and hooks back from the running tmux server ${sock}`);
 }
@@ -210,7 +214,7 @@ function hookSetsLink(line: string, hook: string, links: string[], format: strin
 }
 
 /** Doctor's tmux checks, from what the running server says (not from the config files). */
-export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string) => string): Finding[] {
+export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string) => string, sessionLink: string | null = null): Finding[] {
   const findings: Finding[] = [];
   // <dir>/<host>/agent.sock; tmux older than 3.2 holds 1.0.0's <dir>/agent.sock instead.
   const linkDir = dirname(dirname(link));
@@ -223,7 +227,9 @@ export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string
       ? { id: 'tmux-global', level: 'ok', message: 'tmux global environment holds the agent link' }
       : { id: 'tmux-global', level: 'fail', message: `tmux global environment holds ${described(r.global)}`, fix: `tmux set-environment -g SSH_AUTH_SOCK ${quote(link)}` },
   );
-  if (!holdsLink(r.session) && r.session !== '') {
+  // The client hook names the session's own link there, for what tmux starts without a shell.
+  const holdsSessionLink = sessionLink !== null && r.session.startsWith('SSH_AUTH_SOCK=') && sameEntry(r.session.slice('SSH_AUTH_SOCK='.length), sessionLink);
+  if (!holdsLink(r.session) && !holdsSessionLink && r.session !== '') {
     findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${described(r.session)}; new windows get that`, fix: `tmux set-environment SSH_AUTH_SOCK ${quote(link)}` });
   }
   const hookLines = r.hooks.split('\n');
@@ -278,5 +284,5 @@ export const tmuxMultiplexer: Multiplexer = {
   }),
   applyLive: installIntoTmux,
   unapplyLive: uninstallFromTmux,
-  findings: (link, env, quote) => tmuxFindingsFrom(readTmux(env), link, quote),
+  findings: (link, env, quote) => tmuxFindingsFrom(readTmux(env), link, quote, sessionLinkIn(dirname(link), env.TMUX)),
 };

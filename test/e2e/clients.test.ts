@@ -7,7 +7,8 @@
  * One session: tmux 3.3 and later run the client-active hook; older tmux (3.1c in the version
  * matrix): the client that attached last keeps the link, whoever types (docs/how-it-works.md).
  * A session each: the panes of each session use its own link, pointed at the socket of the client
- * that attached to it, on every tmux.
+ * that attached to it, on every tmux; what tmux starts in a session without a shell
+ * (`new-window 'git pull'`) gets it from the session's environment.
  */
 import { spawnSync } from 'node:child_process';
 import {
@@ -28,6 +29,7 @@ import {
   sshLogin,
   startAgent,
   startSshd,
+  startedByTmux,
   typedAtClient,
 } from './harness';
 
@@ -95,7 +97,7 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
     }
   }, 60_000);
 
-  test.each(SHELLS)('%s: a session each: typing at each client reaches its own agent, also after a detach and attach', async (shell) => {
+  test.each(SHELLS)('%s: a session each: typing at each client reaches its own agent, also after a detach and attach; so does what tmux starts in each session', async (shell) => {
     const { user, fromLaptop, fromDesktop } = await installedForBothKeys(shell);
     try {
       const a = await sshLogin(user, sshd, laptop);
@@ -117,8 +119,10 @@ describeE2E(`two machines attached at once (tmux ${TMUX_VERSION})`, () => {
       a.type('tmux attach -t one\r');
       await attachedClients(user, 2);
       for (const [client, name] of [[a, 'laptop'], [b, 'desktop']] as const) seen.push(`${name}: ${await typedAtClient(user, client)}`);
+      // What tmux starts without a shell in each session: the session's own link there too.
+      for (const [session, name] of [['one', 'laptop'], ['two', 'desktop']] as const) seen.push(`${name}: ${await startedByTmux(user, session)}`);
       const own = (name: string) => `${name}: ${name === 'laptop' ? fromLaptop : fromDesktop}`;
-      const want = ['laptop', 'desktop', 'laptop', 'desktop', 'laptop', 'desktop'].map(own);
+      const want = ['laptop', 'desktop', 'laptop', 'desktop', 'laptop', 'desktop', 'laptop', 'desktop'].map(own);
       if (JSON.stringify(seen) !== JSON.stringify(want)) {
         throw new Error(
           `typed at -> reached (laptop ${fromLaptop}, desktop ${fromDesktop}):\n${seen.join('\n')}\nexpected:\n${want.join('\n')}\n` +

@@ -905,6 +905,19 @@ export async function typedAtClient(user: TestUser, client: SshSession): Promise
   return /SHA256:\S+/.exec(said)?.[0] ?? `(no key: ${said.trim()})`;
 }
 
+/**
+ * The key that `ssh-add -l` reaches in a window tmux starts in `session` without a shell (as
+ * `tmux new-window 'git pull'` does: the command gets the session's environment as it is).
+ */
+export async function startedByTmux(user: TestUser, session: string): Promise<string> {
+  const out = path.join(user.workDir, `started-${randomBytes(4).toString('hex')}`);
+  const r = await tmux(user, ['new-window', '-d', '-t', `${session}:`, '/bin/sh', '-c', `ssh-add -l >${out} 2>&1; touch ${out}.done`]);
+  if (r.code !== 0) throw new Error(`tmux new-window in ${session}: ${r.stderr}`);
+  await until(`the window tmux started in ${session} to run (${out})`, () => (fs.existsSync(`${out}.done`) ? true : undefined));
+  const said = fs.readFileSync(out, 'utf8');
+  return /SHA256:\S+/.exec(said)?.[0] ?? `(no key: ${said.trim()})`;
+}
+
 /** Waits until the user's tmux server has n clients attached. */
 export async function attachedClients(user: TestUser, n: number): Promise<void> {
   await until(`${n} clients attached`, async () => {

@@ -55,9 +55,18 @@ test('install reaches a running server; uninstall takes back only what it set', 
   for (let i = 0; i < 100 && !fs.existsSync(join(base, 'window-env')); i += 1) spawnSync('sleep', ['0.05']);
   expect(fs.readFileSync(join(base, 'window-env'), 'utf8').trim()).toBe(link);
 
+  // A session whose environment the client hook pointed at its own link, and one the user set.
+  const sessionLink = join(home, '.ssh', 'ssh-tmux-fix', hostname(), 'tmux.4242.1.sock');
+  tmux('new-session', '-d', '-s', 'hooked', 'sleep 600');
+  tmux('set-environment', '-t', 'hooked', 'SSH_AUTH_SOCK', sessionLink);
+  tmux('new-session', '-d', '-s', 'own', 'sleep 600');
+  tmux('set-environment', '-t', 'own', 'SSH_AUTH_SOCK', '/home/elsewhere/agent.sock');
+
   expect(cli('uninstall', '--verbose')).toContain(`Took the link and hooks back from the running tmux server ${server}`);
   expect(tmux('show-hooks', '-g')).not.toContain('7311');
   expect(tmux('show-hooks', '-g')).toContain('client-attached[3] display-message mine');
   expect(tmux('show-environment', '-g', 'SSH_AUTH_SOCK')).not.toContain(link);
   expect(tmux('show-environment', '-t', 'work', 'SSH_AUTH_SOCK')).not.toContain(link);
+  expect(tmux('show-environment', '-t', 'hooked', 'SSH_AUTH_SOCK')).not.toContain(sessionLink);
+  expect(tmux('show-environment', '-t', 'own', 'SSH_AUTH_SOCK')).toBe('SSH_AUTH_SOCK=/home/elsewhere/agent.sock');
 });

@@ -118,6 +118,13 @@ describe('tmux findings read the running server', () => {
     expect(find({ ...base, hooks: '', updates: 'DISPLAY' }, 'tmux-hooks')).toMatchObject({ level: 'warn' });
   });
 
+  test("a session naming its own session's link (the client hook sets it) is fine; another session's link is not", () => {
+    const own = "/home/o'neil/.ssh/ssh-tmux-fix/tmux.100.2.sock";
+    const sessionFinding = (session: string) => tmuxFindingsFrom({ ...base, session: `SSH_AUTH_SOCK=${session}` }, link, quote, own).find((f) => f.id === 'tmux-session');
+    expect(sessionFinding(own)).toBeUndefined();
+    expect(sessionFinding("/home/o'neil/.ssh/ssh-tmux-fix/tmux.100.3.sock")).toMatchObject({ level: 'warn' });
+  });
+
   test('a removed SSH_AUTH_SOCK is read as removed, and the fix line is quoted for the shell', () => {
     const session = find({ ...base, session: '-SSH_AUTH_SOCK' }, 'tmux-session')!;
     expect(session.message).toContain('SSH_AUTH_SOCK removed');
