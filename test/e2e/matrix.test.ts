@@ -614,9 +614,11 @@ describeE2E('matrix: ssh-tmux-fix beside the classic recipe, bash/zsh/fish', () 
         const values = ue.stdout.split('\n').filter(Boolean).map((l) => l.replace(/^\S+\s+/, '').replace(/^"(.*)"$/, '$1'));
         // The classic recipe drops SSH_AUTH_SOCK on purpose; count only its collateral losses.
         const missing = UPDATE_ENV[release].filter((e) => !values.includes(e) && !(mode === 'classic' && e === 'SSH_AUTH_SOCK'));
-        // Ours puts the link into the session environment (the hook); the classic recipe takes
-        // SSH_AUTH_SOCK out of update-environment, so the link reaches panes from the global one.
-        const sessionOk = mode === 'classic' || sessionEnv === `SSH_AUTH_SOCK=${link}`;
+        // Ours puts the host's link into the session environment (the hook that wins over the
+        // copy), then the session's own link (the client hook, in the background, once it made
+        // it); the classic recipe takes SSH_AUTH_SOCK out of update-environment, so the link
+        // reaches panes from the global one.
+        const sessionOk = mode === 'classic' || [link, paneLink].some((l) => sessionEnv === `SSH_AUTH_SOCK=${l}`);
         return {
           ok: seed.ok && sessionOk && newWindowSock.output === paneLink && missing.length === 0,
           detail: [

@@ -235,7 +235,8 @@ describeE2E('the seed story in GNU screen and byobu', () => {
 
         // doctor in the pane checks the server itself: the hooks are there.
         const where = await tmux(user, ['display-message', '-p', '-t', newPane, '#{socket_path},#{pid},#{session_id}']);
-        const doctor = await runCli(user, ['doctor', '--json'], { TMUX: where.stdout.trim(), BYOBU_BACKEND: 'tmux' });
+        // $TMUX ends in the session's number, without tmux's '$' (session_id is "$1").
+        const doctor = await runCli(user, ['doctor', '--json'], { TMUX: where.stdout.trim().replace(/\$(\d+)$/, '$1'), BYOBU_BACKEND: 'tmux' });
         const findings = (JSON.parse(doctor.stdout) as { findings: { id: string; level: string; message: string }[] }).findings;
         expect(findings.filter((f) => f.id.startsWith('tmux-')).map((f) => `${f.level} ${f.id}: ${f.message}`)).toEqual([
           'ok tmux-global: tmux global environment holds the agent link',
