@@ -298,7 +298,6 @@ export function displayFinding(home: string, env: NodeJS.ProcessEnv = process.en
   return { id: 'display', level: 'ok', message: `DISPLAY follows ssh -X/-Y logins into tmux panes whose DISPLAY came from one${latest}` };
 }
 
-
 /**
  * `short` (status) leaves out what costs more than it tells at a glance: `sshd -T` (more than
  * the rest together), hashing the blocks for hand edits, and the notes on dotfile repositories.

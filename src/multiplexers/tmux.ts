@@ -220,16 +220,15 @@ export function tmuxFindingsFrom(r: TmuxReadout, link: string, quote: (s: string
   const linkDir = dirname(dirname(link));
   const legacy = join(linkDir, 'agent.sock');
   const reload = 'run \'ssh-tmux-fix install\' (it sets them in running servers), or reload the config file that holds the block';
-  // The link however it is spelled (a home reached through a symlinked directory).
-  const holdsLink = (line: string) => line.startsWith('SSH_AUTH_SOCK=') && [link, legacy].some((l) => sameEntry(line.slice('SSH_AUTH_SOCK='.length), l));
+  // One of these links however it is spelled (a home reached through a symlinked directory).
+  const holds = (line: string, links: string[]) => line.startsWith('SSH_AUTH_SOCK=') && links.some((l) => sameEntry(line.slice('SSH_AUTH_SOCK='.length), l));
   findings.push(
-    holdsLink(r.global)
+    holds(r.global, [link, legacy])
       ? { id: 'tmux-global', level: 'ok', message: 'tmux global environment holds the agent link' }
       : { id: 'tmux-global', level: 'fail', message: `tmux global environment holds ${described(r.global)}`, fix: `tmux set-environment -g SSH_AUTH_SOCK ${quote(link)}` },
   );
-  // The client hook names the session's own link there, for what tmux starts without a shell.
-  const holdsSessionLink = sessionLink !== null && r.session.startsWith('SSH_AUTH_SOCK=') && sameEntry(r.session.slice('SSH_AUTH_SOCK='.length), sessionLink);
-  if (!holdsLink(r.session) && !holdsSessionLink && r.session !== '') {
+  // A session may also hold its own link: the client hook names it there, for what tmux starts without a shell.
+  if (!holds(r.session, [link, legacy, ...(sessionLink ? [sessionLink] : [])]) && r.session !== '') {
     findings.push({ id: 'tmux-session', level: 'warn', message: `this tmux session's environment holds ${described(r.session)}; new windows get that`, fix: `tmux set-environment SSH_AUTH_SOCK ${quote(link)}` });
   }
   const hookLines = r.hooks.split('\n');

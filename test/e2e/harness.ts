@@ -900,7 +900,12 @@ export async function typedAtClient(user: TestUser, client: SshSession): Promise
   // first key, in the background.
   await sleep(1000);
   client.type('\r');
-  await until(`the line typed at a client to run (${out})`, () => (fs.existsSync(`${out}.done`) ? true : undefined));
+  return keyReported(out, 'the line typed at a client');
+}
+
+/** The fingerprint `ssh-add -l` wrote to `out` once `out.done` appears (else what it said). */
+async function keyReported(out: string, what: string): Promise<string> {
+  await until(`${what} to run (${out})`, () => (fs.existsSync(`${out}.done`) ? true : undefined));
   const said = fs.readFileSync(out, 'utf8');
   return /SHA256:\S+/.exec(said)?.[0] ?? `(no key: ${said.trim()})`;
 }
@@ -913,9 +918,7 @@ export async function startedByTmux(user: TestUser, session: string): Promise<st
   const out = path.join(user.workDir, `started-${randomBytes(4).toString('hex')}`);
   const r = await tmux(user, ['new-window', '-d', '-t', `${session}:`, '/bin/sh', '-c', `ssh-add -l >${out} 2>&1; touch ${out}.done`]);
   if (r.code !== 0) throw new Error(`tmux new-window in ${session}: ${r.stderr}`);
-  await until(`the window tmux started in ${session} to run (${out})`, () => (fs.existsSync(`${out}.done`) ? true : undefined));
-  const said = fs.readFileSync(out, 'utf8');
-  return /SHA256:\S+/.exec(said)?.[0] ?? `(no key: ${said.trim()})`;
+  return keyReported(out, `the window tmux started in ${session}`);
 }
 
 /** Waits until the user's tmux server has n clients attached. */
